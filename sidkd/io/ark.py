@@ -1,0 +1,129 @@
+"""Kaldi archives through kaldiio, with writes that are atomic.
+
+Readers take any rspecifier kaldiio understands (``scp:feats.scp``, ``ark:x.ark``, ``ark:cmd |``,
+``ark:-``). The writer takes a wspecifier (``ark,scp:x.ark,x.scp``, ``ark:x.ark``, ``ark:-``,
+``ark:| cmd``); for files it writes ``x.ark.tmp.PID`` / ``x.scp.tmp.PID`` and renames them into
+place only when closed without error: a killed job leaves no ark/scp that a resumed run would trust.
+The old scp is removed before the new ark is moved in, so an scp never points into a different ark.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator
+
+import kaldiio
+import numpy as np
+
+from sidkd.errors import DataError
+
+__all__ = ["ArchiveWriter", "iter_archive", "load_table", "parse_wspecifier", "check_finite"]
+
+
+def parse_wspecifier(wspec: str) -> tuple[list[str], list[str]]:
+    """``"ark,scp,t:a,b"`` -> (["ark", "scp", "t"], ["a", "b"]) (paths in the order of ark/scp)."""
+    if ":" not in wspec:
+        raise DataError(f"bad wspecifier {wspec!r}: expected e.g. ark:out.ark or ark,scp:out.ark,out.scp")
+    kinds_text, paths_text = wspec.split(":", 1)
+    kinds = kinds_text.split(",")
+    if "ark" not in kinds:
+        raise DataError(f"bad wspecifier {wspec!r}: needs 'ark'")
+    if "scp" in kinds:
+        paths = paths_text.split(",", 1)
+        if len(paths) != 2:
+            raise DataError(f"bad wspecifier {wspec!r}: 'ark,scp' needs two comma-separated paths")
+    else:
+        paths = [paths_text]
+    return kinds, paths
+
+
+class ArchiveWriter:
+    """``with ArchiveWriter(wspec) as w: w[key] = array`` — atomic for file targets."""
+
+    def __init__(self, wspec: str):
+        kinds, paths = parse_wspecifier(wspec)
+        self._final: list[tuple[str, str]] = []  # (tmp, final) in rename order: ark first, scp last
+        self._scp_tmp = self._scp_final = self._ark_final = self._ark_tmp = None
+        kind_paths = [k for k in kinds if k in ("ark", "scp")]
+        named = dict(zip(kind_paths, paths))
+        ark = named["ark"]
+        scp = named.get("scp")
+        is_file = ark not in ("-",) and not ark.strip().startswith("|")
+        if is_file:
+            pid = os.getpid()
+            self._ark_final, self._ark_tmp = ark, f"{ark}.tmp.{pid}"
+            named["ark"] = self._ark_tmp
+            if scp is not None:
+                self._scp_final, self._scp_tmp = scp, f"{scp}.tmp.{pid}"
+                named["scp"] = self._scp_tmp
+            directory = os.path.dirname(ark)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+        tmp_spec = ",".join(kinds) + ":" + ",".join(named[k] for k in kind_paths)
+        self._writer = kaldiio.WriteHelper(tmp_spec)
+        self.count = 0
+
+    def __setitem__(self, key: str, value: np.ndarray) -> None:
+        if not key or any(c.isspace() for c in key):
+            raise DataError(f"bad archive key {key!r}: keys must be non-empty without whitespace")
+        self._writer[key] = value
+        self.count += 1
+
+    def close(self) -> None:
+        self._writer.close()
+        if self._ark_tmp is None:
+            return
+        if self._scp_tmp is not None:
+            # kaldiio wrote the temporary ark name into the scp; point it at the final name.
+            prefix = f" {self._ark_tmp}:"
+            with open(self._scp_tmp, encoding="utf-8") as handle:
+                lines = [line.replace(prefix, f" {self._ark_final}:", 1) for line in handle]
+            with open(self._scp_tmp, "w", encoding="utf-8") as handle:
+                handle.writelines(lines)
+            if os.path.exists(self._scp_final):
+                os.remove(self._scp_final)
+        os.replace(self._ark_tmp, self._ark_final)
+        if self._scp_tmp is not None:
+            os.replace(self._scp_tmp, self._scp_final)
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+        finally:
+            for tmp in (self._ark_tmp, self._scp_tmp):
+                if tmp and os.path.exists(tmp):
+                    os.remove(tmp)
+
+    def __enter__(self) -> "ArchiveWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def iter_archive(rspec: str) -> Iterator[tuple[str, np.ndarray]]:
+    """(key, array) for every entry of an rspecifier, in order."""
+    if ":" not in rspec:
+        raise DataError(f"bad rspecifier {rspec!r}: expected e.g. scp:feats.scp or ark:x.ark")
+    kind, target = rspec.split(":", 1)
+    if "scp" in kind.split(",") and not target.strip().endswith("|") and not os.path.isfile(target):
+        raise DataError(f"{target}: no such file (from rspecifier {rspec!r})")
+    try:
+        with kaldiio.ReadHelper(rspec) as reader:
+            for key, value in reader:
+                yield key, value
+    except (OSError, ValueError, EOFError) as exc:
+        raise DataError(f"cannot read {rspec!r}: {exc}") from exc
+
+
+def load_table(rspec: str) -> dict[str, np.ndarray]:
+    """A whole (small) table in memory: vectors, per-utterance counts. Not for features."""
+    return dict(iter_archive(rspec))
+
+
+def check_finite(key: str, array: np.ndarray) -> None:
+    if not np.all(np.isfinite(array)):
+        raise DataError(f"{key}: contains NaN or inf")
