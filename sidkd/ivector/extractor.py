@@ -1,0 +1,270 @@
+"""Total-variability i-vector extractor in Kaldi's formulation (MATH.md §2).
+
+Model: x_t | (c, w) ~ N(M_c w, Σ_c), prior w ~ N(o·e₀, I). No separate mean: the first column
+of M_c carries it (o is the "prior offset", 100 at init as in Kaldi). The i-vector is the
+posterior mean ŵ with o subtracted from dimension 0.
+
+Per utterance the statistics are γ_c = Σ_t γ_tc and uncentred f_c = Σ_t γ_tc x_t (UBM posteriors
+after Gaussian selection and min-post pruning; see sidkd.ivector.stats). With U_c = M_cᵀ Σ_c⁻¹ M_c
+(precomputed, R×R):
+
+    P = I + Σ_c γ_c U_c,   b = o·e₀ + Σ_c M_cᵀ Σ_c⁻¹ f_c,   ŵ = P⁻¹ b,   Cov = P⁻¹.
+
+For a batch of B utterances P is one (B×C)·(C×R²) GEMM and b one (B×CD)·(CD×R) GEMM; P is
+factored by a batched Cholesky (its log-determinant feeds the objective) and inverted in batch
+(the inverse is needed anyway for the A_c accumulators).
+
+Objective printed per iteration: the log-likelihood of the frames given their alignments under
+the current model, with w integrated out (exact, since w is Gaussian),
+
+    Σ_u [½ bᵤᵀ ŵᵤ − ½ log|Pᵤ| − ½ o²] + Σ_c [γ_c(−½ D log 2π − ½ log|Σ_c|) − ½ tr(Σ_c⁻¹ S_c)],
+
+S_c = Σ_t γ_tc x_t x_tᵀ summed over the corpus. EM cannot decrease it (the prior re-estimation
+is part of the same M-step; the re-parametrisation after it leaves the likelihood unchanged).
+The M-step's auxiliary-function gain Σ_c tr(Σ_c⁻¹(M_c Y_cᵀ − ½ M_c A_c M_cᵀ)) (new − old) is
+logged too; it is ≥ 0.
+
+File format ``sidkd-ivector-extractor`` version 1 (npz, sidkd.io.npz): ``M`` (C, D, R),
+``covars`` (C, D, D) = Σ_c, ``prior_offset`` (scalar o).
+Accumulator format ``sidkd-ivector-extractor-acc`` version 1: see :class:`IvectorAcc`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sidkd.errors import DataError
+from sidkd.gmm.diag import LOG_2PI
+from sidkd.gmm.full import FullGmm, floor_covariance
+from sidkd.io.npz import load_npz, save_npz
+
+__all__ = ["IvectorExtractor", "IvectorAcc", "estimate_extractor"]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "sidkd-ivector-extractor"
+ACC_FORMAT = "sidkd-ivector-extractor-acc"
+
+
+class IvectorExtractor:
+    def __init__(self, M: np.ndarray, covars: np.ndarray, prior_offset: float):
+        self.M = np.asarray(M, dtype=np.float64)
+        self.covars = np.asarray(covars, dtype=np.float64)
+        self.prior_offset = float(prior_offset)
+        c, d, r = self.M.shape
+        if self.covars.shape != (c, d, d):
+            raise DataError(f"i-vector extractor: M {self.M.shape} and covars {self.covars.shape} disagree")
+        try:
+            chol = np.linalg.cholesky(self.covars)
+        except np.linalg.LinAlgError as exc:
+            raise DataError("i-vector extractor: a covariance is not positive definite") from exc
+        self.logdet_covars = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+        eye = np.broadcast_to(np.eye(d), self.covars.shape)
+        self.inv_covars = np.linalg.solve(self.covars, eye)
+        self.inv_covars = 0.5 * (self.inv_covars + np.swapaxes(self.inv_covars, 1, 2))
+        self.inv_covars_M = self.inv_covars @ self.M  # Σ_c⁻¹ M_c (C, D, R)
+        self.U = np.swapaxes(self.M, 1, 2) @ self.inv_covars_M  # M_cᵀ Σ_c⁻¹ M_c (C, R, R)
+        self.U = 0.5 * (self.U + np.swapaxes(self.U, 1, 2))
+
+    @property
+    def num_gauss(self) -> int:
+        return self.M.shape[0]
+
+    @property
+    def feat_dim(self) -> int:
+        return self.M.shape[1]
+
+    @property
+    def ivector_dim(self) -> int:
+        return self.M.shape[2]
+
+    @classmethod
+    def init_from_ubm(cls, ubm: FullGmm, ivector_dim: int, prior_offset: float = 100.0, seed: int = 0) -> "IvectorExtractor":
+        """M_c[:, 0] = μ_c / o (so the prior mean reproduces the UBM means); the other columns
+        are L_c G_c with L_c the Cholesky factor of Σ_c and G_c standard normal, i.e. random
+        directions with the scale of the UBM's own variability. Σ_c starts as the UBM's."""
+        if ivector_dim < 2:
+            raise DataError(f"--ivector-dim must be at least 2, got {ivector_dim}")
+        rng = np.random.default_rng(seed)
+        c, d = ubm.means.shape
+        M = np.empty((c, d, ivector_dim))
+        M[:, :, 0] = ubm.means / prior_offset
+        chol = np.linalg.cholesky(ubm.covars)
+        M[:, :, 1:] = chol @ rng.standard_normal((c, d, ivector_dim - 1))
+        return cls(M, ubm.covars.copy(), prior_offset)
+
+    # -- posterior ------------------------------------------------------------------------------
+    def check_stats(self, gamma: np.ndarray, first: np.ndarray) -> None:
+        c, d = self.num_gauss, self.feat_dim
+        if gamma.ndim != 2 or gamma.shape[1] != c or first.shape != (gamma.shape[0], c, d):
+            raise DataError(f"i-vector stats of shape {gamma.shape}/{first.shape} do not fit an extractor with "
+                            f"{c} Gaussians of dim {d}")
+
+    def posterior(self, gamma: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For a batch: (means ŵ (B, R), covariances P⁻¹ (B, R, R), linear terms b (B, R), log|P| (B,))."""
+        self.check_stats(gamma, first)
+        b_count, r = gamma.shape[0], self.ivector_dim
+        precision = (gamma @ self.U.reshape(self.num_gauss, r * r)).reshape(b_count, r, r)
+        precision[:, np.arange(r), np.arange(r)] += 1.0
+        linear = first.reshape(b_count, -1) @ self.inv_covars_M.reshape(-1, r)
+        linear[:, 0] += self.prior_offset
+        chol = np.linalg.cholesky(precision)
+        logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+        cov = np.linalg.inv(precision)
+        cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+        mean = np.einsum("bij,bj->bi", cov, linear)
+        return mean, cov, linear, logdet
+
+    def extract(self, gamma: np.ndarray, first: np.ndarray) -> np.ndarray:
+        """i-vectors (B, R): posterior means with the prior offset subtracted from dim 0 (Kaldi)."""
+        mean = self.posterior(gamma, first)[0]
+        mean[:, 0] -= self.prior_offset
+        return mean
+
+    def accumulate(self, gamma: np.ndarray, first: np.ndarray, acc: "IvectorAcc") -> None:
+        """E-step for a batch of utterances, added into ``acc``."""
+        gamma = np.asarray(gamma, dtype=np.float64)
+        first = np.asarray(first, dtype=np.float64)
+        mean, cov, linear, logdet = self.posterior(gamma, first)
+        b_count, r = mean.shape
+        second_w = cov + mean[:, :, None] * mean[:, None, :]  # E[w wᵀ] per utterance
+        acc.gamma += gamma.sum(axis=0)
+        acc.Y += (first.reshape(b_count, -1).T @ mean).reshape(acc.Y.shape)
+        acc.A += (gamma.T @ second_w.reshape(b_count, r * r)).reshape(acc.A.shape)
+        acc.sum_w += mean.sum(axis=0)
+        acc.sum_wwt += second_w.sum(axis=0)
+        acc.num_utts += b_count
+        acc.utt_objective += float(0.5 * np.einsum("bi,bi->", linear, mean) - 0.5 * logdet.sum()
+                                   - 0.5 * b_count * self.prior_offset**2)
+
+    def log_likelihood(self, acc: "IvectorAcc") -> float | None:
+        """The objective above for the model these accumulators were gathered with (None without S_c)."""
+        if acc.second is None:
+            return None
+        d = self.feat_dim
+        trace = np.einsum("cij,cji->c", self.inv_covars, acc.second)
+        per_gauss = acc.gamma * (-0.5 * d * LOG_2PI - 0.5 * self.logdet_covars) - 0.5 * trace
+        return acc.utt_objective + float(per_gauss.sum())
+
+    def save(self, path: str) -> None:
+        save_npz(path, FORMAT, 1, {"M": self.M, "covars": self.covars, "prior_offset": np.float64(self.prior_offset)},
+                 num_gauss=self.num_gauss, feat_dim=self.feat_dim, ivector_dim=self.ivector_dim)
+
+    @classmethod
+    def load(cls, path: str) -> "IvectorExtractor":
+        _, a = load_npz(path, FORMAT)
+        return cls(a["M"], a["covars"], float(a["prior_offset"]))
+
+
+@dataclass
+class IvectorAcc:
+    """E-step sums over utterances: γ_c, Y_c = Σ f_c ŵᵀ, A_c = Σ γ_c E[wwᵀ], Σŵ, ΣE[wwᵀ], count,
+    the per-utterance part of the objective, and (optional, constant across iterations) the
+    corpus second-order stats S_c = Σ_t γ_tc x_t x_tᵀ needed for the variance update."""
+
+    gamma: np.ndarray
+    Y: np.ndarray
+    A: np.ndarray
+    sum_w: np.ndarray
+    sum_wwt: np.ndarray
+    num_utts: int = 0
+    utt_objective: float = 0.0
+    second: np.ndarray | None = field(default=None)
+
+    @classmethod
+    def zeros(cls, num_gauss: int, feat_dim: int, ivector_dim: int) -> "IvectorAcc":
+        r = ivector_dim
+        return cls(np.zeros(num_gauss), np.zeros((num_gauss, feat_dim, r)), np.zeros((num_gauss, r, r)),
+                   np.zeros(r), np.zeros((r, r)))
+
+    def __iadd__(self, other: "IvectorAcc") -> "IvectorAcc":
+        if other.A.shape != self.A.shape or other.Y.shape != self.Y.shape:
+            raise DataError(f"i-vector accumulators of different shapes: {other.Y.shape} vs {self.Y.shape}")
+        self.gamma += other.gamma
+        self.Y += other.Y
+        self.A += other.A
+        self.sum_w += other.sum_w
+        self.sum_wwt += other.sum_wwt
+        self.num_utts += other.num_utts
+        self.utt_objective += other.utt_objective
+        if (self.second is None) != (other.second is None):
+            raise DataError("i-vector accumulators: some have second-order stats and some do not")
+        if self.second is not None:
+            self.second = self.second + other.second
+        return self
+
+    def save(self, path: str) -> None:
+        arrays = {"gamma": self.gamma, "Y": self.Y, "A": self.A, "sum_w": self.sum_w, "sum_wwt": self.sum_wwt,
+                  "num_utts": np.int64(self.num_utts), "utt_objective": np.float64(self.utt_objective)}
+        if self.second is not None:
+            arrays["second"] = self.second
+        save_npz(path, ACC_FORMAT, 1, arrays)
+
+    @classmethod
+    def load(cls, path: str) -> "IvectorAcc":
+        _, a = load_npz(path, ACC_FORMAT)
+        return cls(a["gamma"], a["Y"], a["A"], a["sum_w"], a["sum_wwt"], int(a["num_utts"]),
+                   float(a["utt_objective"]), a.get("second"))
+
+
+def _aux(M: np.ndarray, inv_covars: np.ndarray, Y: np.ndarray, A: np.ndarray) -> float:
+    """Σ_c tr(Σ_c⁻¹ (M_c Y_cᵀ − ½ M_c A_c M_cᵀ))."""
+    inner = M @ np.swapaxes(Y, 1, 2) - 0.5 * (M @ A @ np.swapaxes(M, 1, 2))
+    return float(np.einsum("cij,cji->", inv_covars, inner))
+
+
+def estimate_extractor(model: IvectorExtractor, acc: IvectorAcc, *, update_variances: bool = True,
+                       variance_floor_factor: float = 0.1, gaussian_min_count: float = 100.0,
+                       update_prior: bool = True, eigen_floor: float = 1e-8) -> tuple[IvectorExtractor, dict]:
+    """M-step. Returns (new model, info) with info = {objective, aux_gain, prior_offset, ...}.
+
+    - M_c = Y_c A_c⁻¹ (a batched SPD solve; Gaussians with no count keep their M_c).
+    - Variances (if ``update_variances`` and S_c was accumulated): Σ_c = (S_c − M_c Y_cᵀ)/γ_c,
+      symmetrised, floored (in the matrix sense) at ``variance_floor_factor`` × the count-weighted
+      average Σ; Gaussians with γ_c < ``gaussian_min_count`` keep theirs (Kaldi's defaults 0.1, 100).
+    - Prior (minimum divergence): m̄ = Σŵ/N, K = ΣE[wwᵀ]/N − m̄m̄ᵀ; T = K^(−½) (eigenvalues floored
+      at ``eigen_floor`` × the largest), Householder H with H T m̄ = ‖T m̄‖ e₀; M_c ← M_c (H T)⁻¹,
+      o ← ‖T m̄‖. The likelihood is unchanged by this re-parametrisation; the prior is standard again.
+    """
+    if acc.num_utts <= 0:
+        raise DataError("i-vector extractor estimation: no utterances accumulated")
+    info: dict = {"num_utts": acc.num_utts, "frames": float(acc.gamma.sum())}
+    info["objective"] = model.log_likelihood(acc)
+    c, d, r = model.M.shape
+    ok = acc.gamma > 0
+    M = model.M.copy()
+    # A_c is SPD (a count-weighted sum of E[wwᵀ] ⪰ posterior covariances), so solve directly.
+    M[ok] = np.swapaxes(np.linalg.solve(acc.A[ok], np.swapaxes(acc.Y[ok], 1, 2)), 1, 2)
+    info["aux_gain"] = _aux(M, model.inv_covars, acc.Y, acc.A) - _aux(model.M, model.inv_covars, acc.Y, acc.A)
+    covars = model.covars
+    if update_variances and acc.second is not None:
+        covars = covars.copy()
+        update = acc.gamma >= gaussian_min_count
+        new = (acc.second - M @ np.swapaxes(acc.Y, 1, 2)) / np.maximum(acc.gamma, 1e-300)[:, None, None]
+        new = 0.5 * (new + np.swapaxes(new, 1, 2))
+        if np.any(update):
+            average = np.einsum("c,cij->ij", acc.gamma[update], new[update]) / acc.gamma[update].sum()
+            covars[update] = floor_covariance(new[update], variance_floor_factor * average)
+        info["variances_updated"] = int(update.sum())
+    offset = model.prior_offset
+    if update_prior:
+        mean = acc.sum_w / acc.num_utts
+        K = acc.sum_wwt / acc.num_utts - np.outer(mean, mean)
+        vals, vecs = np.linalg.eigh(0.5 * (K + K.T))
+        vals = np.maximum(vals, eigen_floor * vals.max())
+        whiten = (vecs / np.sqrt(vals)) @ vecs.T  # K^(-1/2)
+        unwhiten = (vecs * np.sqrt(vals)) @ vecs.T  # K^(1/2)
+        moved = whiten @ mean
+        offset = float(np.linalg.norm(moved))
+        house = np.eye(r)
+        v = moved.copy()
+        v[0] -= offset
+        if np.linalg.norm(v) > 1e-12 * max(offset, 1.0):
+            house -= 2.0 * np.outer(v, v) / (v @ v)
+        # w' = H T w, so M w = M (H T)⁻¹ w' = M T⁻¹ H w' (H is its own inverse).
+        M = M @ (unwhiten @ house)
+    info["prior_offset"] = offset
+    return IvectorExtractor(M, covars, offset), info

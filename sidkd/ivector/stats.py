@@ -1,0 +1,78 @@
+"""Baum-Welch statistics for the i-vector extractor, from features and the two UBMs.
+
+Per utterance: posteriors from the full UBM over the top-``num_gselect`` components of the
+diagonal UBM (Kaldi: n = 20), pruned at ``min_post`` (Kaldi: 0.025) and renormalised, then
+scaled by ``posterior_scale`` (Kaldi's default 1.0); γ_c = Σ_t γ_tc and f_c = Σ_t γ_tc x_t
+(uncentred). Optionally the corpus sum S_c = Σ_t γ_tc x_t x_tᵀ (for the variance update).
+
+The UBMs are fixed while the extractor trains, so these statistics are computed once and every
+EM iteration reads them instead of the features. On disk one utterance is one float32 matrix
+(C, 1 + D) in a Kaldi archive: column 0 is γ_c, columns 1..D are f_c.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from sidkd.errors import DataError
+from sidkd.gmm.chunks import iter_chunks
+from sidkd.gmm.diag import DiagGmm
+from sidkd.gmm.full import FullGmm
+
+__all__ = ["iter_utterance_stats", "pack_stats", "unpack_stats", "iter_stats_batches"]
+
+
+def pack_stats(gamma: np.ndarray, first: np.ndarray) -> np.ndarray:
+    return np.concatenate([gamma[:, None], first], axis=1).astype(np.float32)
+
+
+def unpack_stats(key: str, packed: np.ndarray, num_gauss: int, feat_dim: int) -> tuple[np.ndarray, np.ndarray]:
+    if packed.shape != (num_gauss, feat_dim + 1):
+        raise DataError(f"{key}: stats matrix has shape {packed.shape}, expected ({num_gauss}, {feat_dim + 1})")
+    packed = packed.astype(np.float64)
+    return packed[:, 0], packed[:, 1:]
+
+
+def iter_utterance_stats(utterances: Iterable[tuple[str, np.ndarray]], diag: DiagGmm, full: FullGmm, *,
+                         num_gselect: int = 20, min_post: float = 0.025, posterior_scale: float = 1.0,
+                         second: np.ndarray | None = None, max_frames: int = 20000
+                         ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
+    """Yield (key, γ (C,), f (C, D)) per utterance; adds S_c into ``second`` (C, D, D) if given."""
+    if diag.num_gauss != full.num_gauss or diag.dim != full.dim:
+        raise DataError(f"diag UBM ({diag.num_gauss}x{diag.dim}) and full UBM ({full.num_gauss}x{full.dim}) differ")
+    for keys, lengths, x in iter_chunks(utterances, full.dim, max_frames=max_frames):
+        gsel = diag.gselect(x, num_gselect)
+        post = full.dense_posteriors(x, gsel, min_post)
+        if posterior_scale != 1.0:
+            post *= posterior_scale
+        if second is not None:
+            for c in np.flatnonzero(post.any(axis=0)):
+                rows = np.flatnonzero(post[:, c])
+                xc = x[rows]
+                second[c] += (xc * post[rows, c][:, None]).T @ xc
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        gammas = np.add.reduceat(post, starts, axis=0)
+        for i, key in enumerate(keys):
+            lo, hi = starts[i], starts[i] + lengths[i]
+            yield key, gammas[i], post[lo:hi].T @ x[lo:hi]
+
+
+def iter_stats_batches(items: Iterable[tuple[str, np.ndarray]], num_gauss: int, feat_dim: int, batch_size: int = 64
+                       ) -> Iterator[tuple[list[str], np.ndarray, np.ndarray]]:
+    """Group packed per-utterance stats into batches (keys, γ (B, C), f (B, C, D))."""
+    keys: list[str] = []
+    gammas, firsts = [], []
+    for key, packed in items:
+        gamma, first = unpack_stats(key, np.asarray(packed), num_gauss, feat_dim)
+        if not (np.all(np.isfinite(gamma)) and np.all(np.isfinite(first))):
+            raise DataError(f"{key}: stats contain NaN or inf")
+        keys.append(key)
+        gammas.append(gamma)
+        firsts.append(first)
+        if len(keys) == batch_size:
+            yield keys, np.stack(gammas), np.stack(firsts)
+            keys, gammas, firsts = [], [], []
+    if keys:
+        yield keys, np.stack(gammas), np.stack(firsts)
