@@ -20,8 +20,10 @@ from sidkd.errors import DataError
 from sidkd.gmm.chunks import iter_chunks
 from sidkd.gmm.diag import DiagGmm
 from sidkd.gmm.full import FullGmm
+from sidkd.io.npz import load_npz, save_npz
 
-__all__ = ["iter_utterance_stats", "pack_stats", "unpack_stats", "iter_stats_batches"]
+__all__ = ["iter_utterance_stats", "pack_stats", "unpack_stats", "iter_stats_batches", "save_second_order",
+           "load_second_order"]
 
 
 def pack_stats(gamma: np.ndarray, first: np.ndarray) -> np.ndarray:
@@ -76,3 +78,15 @@ def iter_stats_batches(items: Iterable[tuple[str, np.ndarray]], num_gauss: int, 
             keys, gammas, firsts = [], [], []
     if keys:
         yield keys, np.stack(gammas), np.stack(firsts)
+
+
+SECOND_ORDER_FORMAT = "sidkd-ivector-second-order"
+
+
+def save_second_order(path: str, second: np.ndarray, num_utts: int) -> None:
+    """Corpus (or split) sum S_c = Σ_t γ_tc x_t x_tᵀ, (C, D, D) float64, written beside the stats."""
+    save_npz(path, SECOND_ORDER_FORMAT, 1, {"second": second, "num_utts": np.int64(num_utts)})
+
+
+def load_second_order(path: str) -> np.ndarray:
+    return load_npz(path, SECOND_ORDER_FORMAT)[1]["second"]
