@@ -88,9 +88,15 @@ def test_batched_accumulation_equals_one_batch():
     part = IvectorAcc.zeros(3, 2, 3)
     model.accumulate(gamma[4:], first[4:], part)
     two += part
-    for name in ("gamma", "Y", "A", "sum_w", "sum_wwt"):
+    for name in ("gamma", "Y", "A_packed", "sum_w", "sum_wwt"):
         np.testing.assert_allclose(getattr(two, name), getattr(one, name), rtol=1e-10, atol=1e-12)
     assert two.utt_objective == pytest.approx(one.utt_objective, rel=1e-12)
+    # A_c against a direct sum over utterances of γ_uc (P_u⁻¹ + ŵ_u ŵ_uᵀ)
+    want = np.zeros((3, 3, 3))
+    for u in range(10):
+        mean, cov, _, _ = model.posterior(gamma[u:u + 1], first[u:u + 1])
+        want += gamma[u][:, None, None] * (cov[0] + np.outer(mean[0], mean[0]))[None]
+    np.testing.assert_allclose(one.A(), want, rtol=1e-10)
 
 
 def planted_corpus(rng, c=4, d=5, r=3, utts=300, frames=60, offset=10.0):

@@ -10,9 +10,13 @@ after Gaussian selection and min-post pruning; see sidkd.ivector.stats). With U_
 
     P = I + Σ_c γ_c U_c,   b = o·e₀ + Σ_c M_cᵀ Σ_c⁻¹ f_c,   ŵ = P⁻¹ b,   Cov = P⁻¹.
 
-For a batch of B utterances P is one (B×C)·(C×R²) GEMM and b one (B×CD)·(CD×R) GEMM; P is
-factored by a batched Cholesky (its log-determinant feeds the objective) and inverted in batch
-(the inverse is needed anyway for the A_c accumulators).
+For a batch of B utterances P is one (B×C)·(C×R(R+1)/2) GEMM on the packed upper triangles of
+the symmetric U_c (half the work of the full R² form, as Kaldi's packed SpMatrix) and b one
+(B×CD)·(CD×R) GEMM. P is factored by a batched Cholesky (its log-determinant feeds the
+objective) and inverted from the factor; the inverse is needed anyway for the A_c accumulators,
+which are also kept packed and summed in place by one BLAS dgemm per batch. The batched
+Cholesky and inverse use torch (CPU, float64): numpy has no batched Cholesky-based inverse and
+its LU-based batched inverse is ~2x slower here (bench/bench_ivector.py).
 
 Objective printed per iteration: the log-likelihood of the frames given their alignments under
 the current model, with w integrated out (exact, since w is Gaussian),
@@ -26,7 +30,8 @@ logged too; it is ≥ 0.
 
 File format ``sidkd-ivector-extractor`` version 1 (npz, sidkd.io.npz): ``M`` (C, D, R),
 ``covars`` (C, D, D) = Σ_c, ``prior_offset`` (scalar o).
-Accumulator format ``sidkd-ivector-extractor-acc`` version 1: see :class:`IvectorAcc`.
+Accumulator format ``sidkd-ivector-extractor-acc`` version 1: see :class:`IvectorAcc`
+(A_c stored as packed upper triangles, row-major, ``numpy.triu_indices(R)`` order).
 """
 
 from __future__ import annotations
@@ -35,18 +40,42 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
+from scipy.linalg import blas
 
 from sidkd.errors import DataError
 from sidkd.gmm.diag import LOG_2PI
 from sidkd.gmm.full import FullGmm, floor_covariance
 from sidkd.io.npz import load_npz, save_npz
 
-__all__ = ["IvectorExtractor", "IvectorAcc", "estimate_extractor"]
+__all__ = ["IvectorExtractor", "IvectorAcc", "estimate_extractor", "unpack_symmetric", "gemm_accumulate"]
 
 log = logging.getLogger(__name__)
 
 FORMAT = "sidkd-ivector-extractor"
 ACC_FORMAT = "sidkd-ivector-extractor-acc"
+
+
+def triu_pairs(r: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index arrays of the packed upper triangle of an R×R matrix (row-major)."""
+    return np.triu_indices(r)
+
+
+def unpack_symmetric(packed: np.ndarray, r: int) -> np.ndarray:
+    """(..., R(R+1)/2) packed upper triangles -> (..., R, R) symmetric matrices."""
+    rows, cols = triu_pairs(r)
+    full = np.empty(packed.shape[:-1] + (r, r))
+    full[..., rows, cols] = packed
+    full[..., cols, rows] = packed
+    return full
+
+
+def gemm_accumulate(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    """out += a @ b in place (out C-contiguous float64): no temporary the size of out."""
+    # out (m, n) in C order is out.T (n, m) in Fortran order, and out.T += b.T @ a.T.
+    result = blas.dgemm(1.0, b.T, a.T, beta=1.0, c=out.T, overwrite_c=True)
+    if not np.shares_memory(result, out):
+        out += result.T
 
 
 class IvectorExtractor:
@@ -68,6 +97,8 @@ class IvectorExtractor:
         self.inv_covars_M = self.inv_covars @ self.M  # Σ_c⁻¹ M_c (C, D, R)
         self.U = np.swapaxes(self.M, 1, 2) @ self.inv_covars_M  # M_cᵀ Σ_c⁻¹ M_c (C, R, R)
         self.U = 0.5 * (self.U + np.swapaxes(self.U, 1, 2))
+        rows, cols = triu_pairs(r)
+        self.U_packed = np.ascontiguousarray(self.U[:, rows, cols])  # (C, R(R+1)/2)
 
     @property
     def num_gauss(self) -> int:
@@ -103,39 +134,49 @@ class IvectorExtractor:
             raise DataError(f"i-vector stats of shape {gamma.shape}/{first.shape} do not fit an extractor with "
                             f"{c} Gaussians of dim {d}")
 
-    def posterior(self, gamma: np.ndarray, first: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """For a batch: (means ŵ (B, R), covariances P⁻¹ (B, R, R), linear terms b (B, R), log|P| (B,))."""
+    def posterior(self, gamma: np.ndarray, first: np.ndarray, need_cov: bool = True
+                  ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
+        """For a batch: (means ŵ (B, R), covariances P⁻¹ (B, R, R), linear terms b (B, R), log|P| (B,)).
+
+        With ``need_cov=False`` only the means are computed (a Cholesky solve; cov, logdet None).
+        """
         self.check_stats(gamma, first)
         b_count, r = gamma.shape[0], self.ivector_dim
-        precision = (gamma @ self.U.reshape(self.num_gauss, r * r)).reshape(b_count, r, r)
+        precision = unpack_symmetric(gamma @ self.U_packed, r)
         precision[:, np.arange(r), np.arange(r)] += 1.0
         linear = first.reshape(b_count, -1) @ self.inv_covars_M.reshape(-1, r)
         linear[:, 0] += self.prior_offset
-        chol = np.linalg.cholesky(precision)
-        logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-        cov = np.linalg.inv(precision)
-        cov = 0.5 * (cov + np.swapaxes(cov, 1, 2))
+        chol, info = torch.linalg.cholesky_ex(torch.from_numpy(precision))
+        if int(info.max()) > 0:
+            raise DataError("i-vector posterior precision is not positive definite (NaN/inf in the stats or model?)")
+        if not need_cov:
+            mean = torch.cholesky_solve(torch.from_numpy(linear)[:, :, None], chol)[:, :, 0].numpy()
+            return mean, None, linear, None
+        logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(dim=1).numpy()
+        cov = torch.cholesky_inverse(chol).numpy()
         mean = np.einsum("bij,bj->bi", cov, linear)
         return mean, cov, linear, logdet
 
     def extract(self, gamma: np.ndarray, first: np.ndarray) -> np.ndarray:
         """i-vectors (B, R): posterior means with the prior offset subtracted from dim 0 (Kaldi)."""
-        mean = self.posterior(gamma, first)[0]
+        mean = self.posterior(np.asarray(gamma, dtype=np.float64), np.asarray(first, dtype=np.float64),
+                              need_cov=False)[0].copy()
         mean[:, 0] -= self.prior_offset
         return mean
 
     def accumulate(self, gamma: np.ndarray, first: np.ndarray, acc: "IvectorAcc") -> None:
         """E-step for a batch of utterances, added into ``acc``."""
-        gamma = np.asarray(gamma, dtype=np.float64)
-        first = np.asarray(first, dtype=np.float64)
+        gamma = np.ascontiguousarray(gamma, dtype=np.float64)
+        first = np.ascontiguousarray(first, dtype=np.float64)
         mean, cov, linear, logdet = self.posterior(gamma, first)
         b_count, r = mean.shape
-        second_w = cov + mean[:, :, None] * mean[:, None, :]  # E[w wᵀ] per utterance
+        rows, cols = triu_pairs(r)
+        second_w = cov[:, rows, cols] + mean[:, rows] * mean[:, cols]  # packed E[w wᵀ] per utterance
         acc.gamma += gamma.sum(axis=0)
-        acc.Y += (first.reshape(b_count, -1).T @ mean).reshape(acc.Y.shape)
-        acc.A += (gamma.T @ second_w.reshape(b_count, r * r)).reshape(acc.A.shape)
+        gemm_accumulate(acc.Y.reshape(-1, r), first.reshape(b_count, -1).T, mean)
+        gemm_accumulate(acc.A_packed, gamma.T, second_w)
         acc.sum_w += mean.sum(axis=0)
-        acc.sum_wwt += second_w.sum(axis=0)
+        acc.sum_wwt += cov.sum(axis=0) + mean.T @ mean
         acc.num_utts += b_count
         acc.utt_objective += float(0.5 * np.einsum("bi,bi->", linear, mean) - 0.5 * logdet.sum()
                                    - 0.5 * b_count * self.prior_offset**2)
@@ -161,13 +202,14 @@ class IvectorExtractor:
 
 @dataclass
 class IvectorAcc:
-    """E-step sums over utterances: γ_c, Y_c = Σ f_c ŵᵀ, A_c = Σ γ_c E[wwᵀ], Σŵ, ΣE[wwᵀ], count,
-    the per-utterance part of the objective, and (optional, constant across iterations) the
-    corpus second-order stats S_c = Σ_t γ_tc x_t x_tᵀ needed for the variance update."""
+    """E-step sums over utterances: γ_c, Y_c = Σ f_c ŵᵀ, A_c = Σ γ_c E[wwᵀ] (packed upper
+    triangles, (C, R(R+1)/2)), Σŵ, ΣE[wwᵀ], count, the per-utterance part of the objective, and
+    (optional, constant across iterations) the corpus second-order stats S_c = Σ_t γ_tc x_t x_tᵀ
+    needed for the variance update and the objective."""
 
     gamma: np.ndarray
     Y: np.ndarray
-    A: np.ndarray
+    A_packed: np.ndarray
     sum_w: np.ndarray
     sum_wwt: np.ndarray
     num_utts: int = 0
@@ -177,15 +219,23 @@ class IvectorAcc:
     @classmethod
     def zeros(cls, num_gauss: int, feat_dim: int, ivector_dim: int) -> "IvectorAcc":
         r = ivector_dim
-        return cls(np.zeros(num_gauss), np.zeros((num_gauss, feat_dim, r)), np.zeros((num_gauss, r, r)),
+        return cls(np.zeros(num_gauss), np.zeros((num_gauss, feat_dim, r)), np.zeros((num_gauss, r * (r + 1) // 2)),
                    np.zeros(r), np.zeros((r, r)))
 
+    @property
+    def ivector_dim(self) -> int:
+        return self.Y.shape[2]
+
+    def A(self) -> np.ndarray:
+        """A_c as full (C, R, R) matrices."""
+        return unpack_symmetric(self.A_packed, self.ivector_dim)
+
     def __iadd__(self, other: "IvectorAcc") -> "IvectorAcc":
-        if other.A.shape != self.A.shape or other.Y.shape != self.Y.shape:
+        if other.A_packed.shape != self.A_packed.shape or other.Y.shape != self.Y.shape:
             raise DataError(f"i-vector accumulators of different shapes: {other.Y.shape} vs {self.Y.shape}")
         self.gamma += other.gamma
         self.Y += other.Y
-        self.A += other.A
+        self.A_packed += other.A_packed
         self.sum_w += other.sum_w
         self.sum_wwt += other.sum_wwt
         self.num_utts += other.num_utts
@@ -197,8 +247,9 @@ class IvectorAcc:
         return self
 
     def save(self, path: str) -> None:
-        arrays = {"gamma": self.gamma, "Y": self.Y, "A": self.A, "sum_w": self.sum_w, "sum_wwt": self.sum_wwt,
-                  "num_utts": np.int64(self.num_utts), "utt_objective": np.float64(self.utt_objective)}
+        arrays = {"gamma": self.gamma, "Y": self.Y, "A_packed": self.A_packed, "sum_w": self.sum_w,
+                  "sum_wwt": self.sum_wwt, "num_utts": np.int64(self.num_utts),
+                  "utt_objective": np.float64(self.utt_objective)}
         if self.second is not None:
             arrays["second"] = self.second
         save_npz(path, ACC_FORMAT, 1, arrays)
@@ -206,7 +257,7 @@ class IvectorAcc:
     @classmethod
     def load(cls, path: str) -> "IvectorAcc":
         _, a = load_npz(path, ACC_FORMAT)
-        return cls(a["gamma"], a["Y"], a["A"], a["sum_w"], a["sum_wwt"], int(a["num_utts"]),
+        return cls(a["gamma"], a["Y"], a["A_packed"], a["sum_w"], a["sum_wwt"], int(a["num_utts"]),
                    float(a["utt_objective"]), a.get("second"))
 
 
@@ -235,10 +286,11 @@ def estimate_extractor(model: IvectorExtractor, acc: IvectorAcc, *, update_varia
     info["objective"] = model.log_likelihood(acc)
     c, d, r = model.M.shape
     ok = acc.gamma > 0
+    A = acc.A()
     M = model.M.copy()
     # A_c is SPD (a count-weighted sum of E[wwᵀ] ⪰ posterior covariances), so solve directly.
-    M[ok] = np.swapaxes(np.linalg.solve(acc.A[ok], np.swapaxes(acc.Y[ok], 1, 2)), 1, 2)
-    info["aux_gain"] = _aux(M, model.inv_covars, acc.Y, acc.A) - _aux(model.M, model.inv_covars, acc.Y, acc.A)
+    M[ok] = np.swapaxes(np.linalg.solve(A[ok], np.swapaxes(acc.Y[ok], 1, 2)), 1, 2)
+    info["aux_gain"] = _aux(M, model.inv_covars, acc.Y, A) - _aux(model.M, model.inv_covars, acc.Y, A)
     covars = model.covars
     if update_variances and acc.second is not None:
         covars = covars.copy()
