@@ -39,8 +39,9 @@ def log_softmax_rows(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def top_n(scores: np.ndarray, n: int) -> np.ndarray:
     """Indices (T, n) of the n largest scores per row (Gaussian selection), best first."""
-    n = min(n, scores.shape[1])
-    idx = np.argpartition(-scores, n - 1, axis=1)[:, :n]
+    k = scores.shape[1]
+    n = min(n, k)
+    idx = np.argpartition(scores, k - n, axis=1)[:, k - n:]  # no negated copy: ~2x faster
     order = np.argsort(-np.take_along_axis(scores, idx, axis=1), axis=1)
     return np.take_along_axis(idx, order, axis=1)
 
@@ -70,22 +71,25 @@ class DiagGmm:
     def dim(self) -> int:
         return self.means.shape[1]
 
-    def _loglik_params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _loglik_params(self) -> tuple[np.ndarray, np.ndarray]:
         if self._params is None:
             prec = 1.0 / self.variances
             with np.errstate(divide="ignore"):
                 log_w = np.log(self.weights)
             gconst = log_w - 0.5 * np.sum(LOG_2PI + np.log(self.variances) + prec * self.means**2, axis=1)
-            self._params = (-0.5 * prec.T.copy(), (prec * self.means).T.copy(), gconst)
+            # rows 0..D-1 multiply x², rows D..2D-1 multiply x: one GEMM for all components
+            self._params = (np.concatenate([-0.5 * prec.T, (prec * self.means).T]), gconst)
         return self._params
 
     def component_logliks(self, feats: np.ndarray) -> np.ndarray:
         """(T, C) log π_c + log N(x_t; μ_c, σ²_c)."""
-        quad, lin, gconst = self._loglik_params()
+        weights, gconst = self._loglik_params()
         x = np.asarray(feats, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise DataError(f"features have shape {x.shape}, diag GMM expects dim {self.dim}")
-        return (x * x) @ quad + x @ lin + gconst
+        out = np.concatenate([x * x, x], axis=1) @ weights
+        out += gconst
+        return out
 
     def gselect(self, feats: np.ndarray, n: int) -> np.ndarray:
         """Top-n component indices per frame (T, n) by the diagonal likelihood."""

@@ -23,7 +23,7 @@ from sidkd.errors import DataError
 from sidkd.gmm.diag import LOG_2PI, DiagGmm, log_softmax_rows
 from sidkd.io.npz import load_npz, save_npz
 
-__all__ = ["FullGmm", "FullGmmStats", "estimate_full", "prune_posteriors", "floor_covariance"]
+__all__ = ["FrameGroups", "FullGmm", "FullGmmStats", "estimate_full", "prune_posteriors", "floor_covariance"]
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def prune_posteriors(post: np.ndarray, min_post: float) -> np.ndarray:
     return kept / total
 
 
-class _Groups:
+class FrameGroups:
     """(frame, component) pairs of a gselect matrix grouped by component."""
 
     def __init__(self, gselect: np.ndarray, num_gauss: int):
@@ -99,34 +99,28 @@ class FullGmm:
         covars[:, idx, idx] = diag.variances
         return cls(diag.weights.copy(), diag.means.copy(), covars)
 
-    def selected_logliks(self, feats: np.ndarray, gselect: np.ndarray, groups: _Groups | None = None) -> np.ndarray:
+    def selected_logliks(self, feats: np.ndarray, gselect: np.ndarray, groups: "FrameGroups | None" = None) -> np.ndarray:
         """(T, n) log π_c + log N(x_t; μ_c, Σ_c) for c = gselect[t, k]."""
         x = np.asarray(feats, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise DataError(f"features have shape {x.shape}, full GMM expects dim {self.dim}")
-        groups = groups or _Groups(gselect, self.num_gauss)
+        groups = groups or FrameGroups(gselect, self.num_gauss)
         out = np.empty(gselect.size)
         for c, rows, flat_pos in groups:
             z = (x[rows] - self.means[c]) @ self.whiten[c].T
             out[flat_pos] = self.gconst[c] - 0.5 * np.einsum("ij,ij->i", z, z)
         return out.reshape(gselect.shape)
 
-    def posteriors(self, feats: np.ndarray, gselect: np.ndarray, min_post: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    def posteriors(self, feats: np.ndarray, gselect: np.ndarray, min_post: float = 0.0,
+                   groups: "FrameGroups | None" = None) -> tuple[np.ndarray, np.ndarray]:
         """(post (T, n) over the selected components, frame log-likelihoods (T,) before pruning)."""
-        post, frame_ll = log_softmax_rows(self.selected_logliks(feats, gselect))
+        post, frame_ll = log_softmax_rows(self.selected_logliks(feats, gselect, groups))
         return prune_posteriors(post, min_post), frame_ll
-
-    def dense_posteriors(self, feats: np.ndarray, gselect: np.ndarray, min_post: float = 0.0) -> np.ndarray:
-        """Posteriors as a (T, C) matrix (zeros off the selection)."""
-        post, _ = self.posteriors(feats, gselect, min_post)
-        dense = np.zeros((gselect.shape[0], self.num_gauss))
-        np.put_along_axis(dense, gselect, post, axis=1)
-        return dense
 
     def accumulate(self, feats: np.ndarray, gselect: np.ndarray, stats: "FullGmmStats") -> float:
         """Add EM statistics of these frames (posteriors over the selection) to ``stats``."""
         x = np.asarray(feats, dtype=np.float64)
-        groups = _Groups(gselect, self.num_gauss)
+        groups = FrameGroups(gselect, self.num_gauss)
         post, frame_ll = log_softmax_rows(self.selected_logliks(x, gselect, groups))
         flat_post = post.ravel()
         for c, rows, flat_pos in groups:

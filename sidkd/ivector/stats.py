@@ -15,11 +15,12 @@ from __future__ import annotations
 from typing import Iterable, Iterator
 
 import numpy as np
+from scipy import sparse
 
 from sidkd.errors import DataError
 from sidkd.gmm.chunks import iter_chunks
 from sidkd.gmm.diag import DiagGmm
-from sidkd.gmm.full import FullGmm
+from sidkd.gmm.full import FrameGroups, FullGmm
 from sidkd.io.npz import load_npz, save_npz
 
 __all__ = ["iter_utterance_stats", "pack_stats", "unpack_stats", "iter_stats_batches", "save_second_order",
@@ -46,19 +47,30 @@ def iter_utterance_stats(utterances: Iterable[tuple[str, np.ndarray]], diag: Dia
         raise DataError(f"diag UBM ({diag.num_gauss}x{diag.dim}) and full UBM ({full.num_gauss}x{full.dim}) differ")
     for keys, lengths, x in iter_chunks(utterances, full.dim, max_frames=max_frames):
         gsel = diag.gselect(x, num_gselect)
-        post = full.dense_posteriors(x, gsel, min_post)
+        groups = FrameGroups(gsel, full.num_gauss)
+        post, _ = full.posteriors(x, gsel, min_post, groups)
         if posterior_scale != 1.0:
             post *= posterior_scale
         if second is not None:
-            for c in np.flatnonzero(post.any(axis=0)):
-                rows = np.flatnonzero(post[:, c])
-                xc = x[rows]
-                second[c] += (xc * post[rows, c][:, None]).T @ xc
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-        gammas = np.add.reduceat(post, starts, axis=0)
+            flat_post = post.ravel()
+            for c, rows, flat_pos in groups:
+                p = flat_post[flat_pos]
+                kept = p > 0
+                xc = x[rows[kept]]
+                second[c] += (xc * p[kept][:, None]).T @ xc
+        # γ and f of every utterance of the chunk at once: a sparse (utterances·C) × frames matrix
+        # of the kept posteriors times the frames (nnz ≈ frames × a few, not frames × C).
+        num_utts, c_count = len(keys), full.num_gauss
+        utt_of_frame = np.repeat(np.arange(num_utts), lengths)
+        row = (utt_of_frame[:, None] * c_count + gsel).ravel()
+        col = np.repeat(np.arange(x.shape[0]), gsel.shape[1])
+        data = post.ravel()
+        kept = data > 0
+        weights = sparse.csr_matrix((data[kept], (row[kept], col[kept])), shape=(num_utts * c_count, x.shape[0]))
+        firsts = np.asarray(weights @ x).reshape(num_utts, c_count, -1)
+        gammas = np.asarray(weights.sum(axis=1)).reshape(num_utts, c_count)
         for i, key in enumerate(keys):
-            lo, hi = starts[i], starts[i] + lengths[i]
-            yield key, gammas[i], post[lo:hi].T @ x[lo:hi]
+            yield key, gammas[i], firsts[i]
 
 
 def iter_stats_batches(items: Iterable[tuple[str, np.ndarray]], num_gauss: int, feat_dim: int, batch_size: int = 64
