@@ -40,7 +40,6 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from scipy.linalg import blas
 
 from sidkd.errors import DataError
@@ -140,6 +139,8 @@ class IvectorExtractor:
 
         With ``need_cov=False`` only the means are computed (a Cholesky solve; cov, logdet None).
         """
+        import torch  # here, not at module level: programs that only read stats skip its ~1 s import
+
         self.check_stats(gamma, first)
         b_count, r = gamma.shape[0], self.ivector_dim
         precision = unpack_symmetric(gamma @ self.U_packed, r)
