@@ -196,6 +196,12 @@ def mel_filterbank(num_bins: int, fft_size: int, sample_frequency: float, low_fr
     falling = (right - mel) / (right - center)
     weights = np.where(mel <= center, rising, falling)
     weights[(mel <= left) | (mel >= right)] = 0.0
+    empty = np.flatnonzero(~weights.any(axis=1))
+    if len(empty):
+        raise DataError(
+            f"mel filter {empty[0]} covers no FFT bin ({fft_size}-point FFT): --num-mel-bins={num_bins} is too many "
+            f"for {low_freq}-{high} Hz"
+        )
     return weights
 
 
