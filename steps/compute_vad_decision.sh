@@ -17,12 +17,13 @@ vad_config=conf/vad.conf
 . utils/parse_options.sh
 if [ $# -lt 1 ] || [ $# -gt 3 ]; then echo "$help_message" >&2; exit 1; fi
 data=$1
+prog=compute_vad_decision.sh
 name=$(basename "$data")
 logdir=${2:-exp/make_vad/$name}
 vaddir=${3:-mfcc}
 
 for f in "$data/feats.scp" "$data/utt2spk" "$vad_config"; do
-  [ -f "$f" ] || { echo "$0: no such file $f" >&2; exit 1; }
+  [ -f "$f" ] || { echo "$prog: no such file $f" >&2; exit 1; }
 done
 mkdir -p "$vaddir" "$logdir"
 vaddir=$(cd "$vaddir" && pwd)
@@ -39,12 +40,12 @@ num_feats=$(wc -l < "$data/feats.scp")
 num_vad=$(wc -l < "$data/vad.scp")
 # Each job logs "voiced frames: V of T (P%)"; add them up.
 sed -n 's/.*voiced frames: \([0-9]*\) of \([0-9]*\).*/\1 \2/p' "$logdir"/vad_${name}.*.log |
-  awk -v d="$data" -v nf="$num_feats" -v nv="$num_vad" '
+  awk -v p="$prog" -v d="$data" -v nf="$num_feats" -v nv="$num_vad" '
     { v += $1; t += $2 }
-    END { printf "compute_vad_decision.sh: %s: %d of %d utterances have VAD; voiced frames: %d of %d (%.1f%%)\n",
-                 d, nv, nf, v, t, (t > 0 ? 100 * v / t : 0) }'
+    END { printf "%s: %s: %d of %d utterances have VAD; voiced frames: %d of %d (%.1f%%)\n",
+                 p, d, nv, nf, v, t, (t > 0 ? 100 * v / t : 0) }'
 if [ "$num_vad" -ne "$num_feats" ]; then
-  echo "$0: WARNING: $((num_feats - num_vad)) utterances got no VAD (see $logdir/vad_${name}.*.log)"
-  grep -h "skipping utterance" "$logdir"/vad_${name}.*.log | sed 's/^/  /' | head -n 50
+  echo "$prog: WARNING: $((num_feats - num_vad)) utterances got no VAD (see $logdir/vad_${name}.*.log)"
+  grep -h "skipping utterance" "$logdir"/vad_${name}.*.log | awk 'NR <= 50 { print "  " $0 }' || true
 fi
-echo "$0: succeeded computing VAD for $name"
+echo "$prog: succeeded computing VAD for $name"

@@ -80,7 +80,7 @@ num_skipped=$((num_in - num_out))
 echo "$prog: $data: $num_in utterances, $num_out with $feat_type features, $num_skipped skipped"
 if [ "$num_skipped" -gt 0 ]; then
   echo "$prog: skipped utterances (reasons in $logdir/make_${feat_type}_${name}.*.log):"
-  grep -h "skipping utterance" "$logdir"/make_${feat_type}_${name}.*.log | sed 's/^/  /' | head -n 50
+  grep -h "skipping utterance" "$logdir"/make_${feat_type}_${name}.*.log | awk 'NR <= 50 { print "  " $0 }' || true
   if awk -v s="$num_skipped" -v n="$num_in" -v f="$max_fail_fraction" 'BEGIN { exit !(s > f * n) }'; then
     echo "$prog: ERROR: $num_skipped of $num_in utterances failed, more than --max-fail-fraction $max_fail_fraction" >&2
     exit 1
