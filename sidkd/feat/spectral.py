@@ -229,7 +229,7 @@ def _mel_energies(
     frames = _cut_frames(samples, opts)
     if opts.dither != 0 and len(frames):
         rng = rng if rng is not None else np.random.default_rng(opts.dither_seed)
-        frames += rng.standard_normal(frames.shape) * opts.dither
+        frames += rng.standard_normal(frames.shape, dtype=frames.dtype) * frames.dtype.type(opts.dither)
     if opts.remove_dc_offset:
         frames -= frames.mean(axis=1, keepdims=True)
     log_energy = None
