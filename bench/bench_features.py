@@ -122,7 +122,10 @@ def compare(name, opts, online_class, signals, audio_seconds, repeats):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num-files", type=int, default=200)
-    parser.add_argument("--corpus-root", default=os.path.join(REPO, "..", "shared", "corpora"))
+    default_root = os.path.join(REPO, "..", "shared", "corpora")
+    if not os.path.isdir(default_root):  # a git worktree one level further down
+        default_root = os.path.join(REPO, "..", "..", "shared", "corpora")
+    parser.add_argument("--corpus-root", default=os.path.normpath(default_root))
     parser.add_argument("--repeats", type=int, default=3, help="timed passes per implementation; best is kept")
     parser.add_argument("--fbank", action="store_true", help="also compare conf/fbank.conf filterbanks")
     args = parser.parse_args()

@@ -16,7 +16,6 @@ from sidkd.feat import (
     VadOptions,
     add_deltas,
     apply_cmvn_sliding,
-    compute_fbank,
     compute_mfcc,
     compute_vad,
 )
