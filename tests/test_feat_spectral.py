@@ -185,3 +185,16 @@ def test_options_parse_like_kaldi(tmp_path):
         FbankOptions.from_args(["--high-freq=9000"])
     with pytest.raises(DataError, match="true or false"):
         FbankOptions.from_args(["--snip-edges=maybe"])
+
+
+def test_block_processing_matches_knf(signals, monkeypatch):
+    # Long recordings are processed BLOCK_FRAMES frames at a time; block edges must not show.
+    import sidkd.feat.spectral as spectral
+
+    monkeypatch.setattr(spectral, "BLOCK_FRAMES", 37)
+    name, x = max(signals, key=lambda item: len(item[1]))
+    opts = MfccOptions.from_args(["--dither=0"] + REFERENCE_MFCC)
+    assert len(x) > 10 * 37 * 160
+    assert_close_to_knf(compute_mfcc(x, opts), knf_features(x, opts), f"{name} in blocks")
+    dithered = MfccOptions.from_args(["--dither=1", "--dither-seed=5"] + REFERENCE_MFCC)
+    assert compute_mfcc(x, dithered).shape == compute_mfcc(x, opts).shape

@@ -8,9 +8,10 @@ processing is Kaldi's documented feature pipeline):
   -> pre-emphasis -> window function -> zero-pad to the FFT size -> power spectrum
   -> triangular mel filters (mel = 1127 ln(1 + f/700)) -> log (floored at float epsilon)
   -> fbank output, or for MFCC: DCT-II (orthonormal rows) -> cepstral lifter -> c0 := log energy.
-The whole utterance is one frame matrix: one strided cut, one rfft over the rows, one GEMM for the
-mel filters and one for the DCT. Arithmetic is float64 up to the power spectrum's GEMM (float32
-rounding there is where Kaldi and kaldi-native-fbank disagree in quiet mel bands), the result float32.
+Frames are rows of a matrix (a strided view of the signal, copied a block of frames at a time): one
+rfft over the rows, one GEMM for the mel filters, one for the DCT; no Python loop per frame. Like
+Kaldi, the frames, FFT and filters are float32 (energies are summed in float64); against
+kaldi-native-fbank the differences are float32 rounding, largest in mel bands of very low energy.
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ __all__ = [
 
 # Kaldi floors energies at float epsilon before taking logs.
 FLOAT_EPSILON = float(np.finfo(np.float32).eps)
+# Frames, FFT and mel filters in float32, as in Kaldi and kaldi-native-fbank; energies summed in float64.
 _DTYPE = np.float32
+# Frames per processing block: bounds memory for long recordings (2048 x 512 floats = 4 MiB).
+BLOCK_FRAMES = 2048
 WINDOW_TYPES = ("povey", "hamming", "hanning", "rectangular", "sine", "blackman")
 
 
@@ -128,8 +132,8 @@ def num_frames(num_samples: int, opts: _SpectralOptions) -> int:
     return (num_samples + shift // 2) // shift
 
 
-def _cut_frames(samples: np.ndarray, opts: _SpectralOptions) -> np.ndarray:
-    """[frames, length] float64 copy of the framed signal (Kaldi's frame positions)."""
+def _frame_view(samples: np.ndarray, opts: _SpectralOptions) -> np.ndarray:
+    """[frames, length] strided (read-only, uncopied) view of the signal at Kaldi's frame positions."""
     n = len(samples)
     shift, length, _ = frame_geometry(opts)
     count = num_frames(n, opts)
@@ -150,8 +154,7 @@ def _cut_frames(samples: np.ndarray, opts: _SpectralOptions) -> np.ndarray:
             [mirrored(np.arange(-pad_left, 0)), signal, mirrored(np.arange(n, n + pad_right))]
         )
     start = first + pad_left
-    view = sliding_window_view(signal, length)[start : start + (count - 1) * shift + 1 : shift]
-    return np.array(view, dtype=_DTYPE)
+    return sliding_window_view(signal, length)[start : start + (count - 1) * shift + 1 : shift]
 
 
 @lru_cache(maxsize=64)
@@ -224,33 +227,45 @@ def _log_floored(x: np.ndarray) -> np.ndarray:
 def _mel_energies(
     samples: np.ndarray, opts: _SpectralOptions, rng: np.random.Generator | None, use_power: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(mel energies [frames, bins] float64, log energy per frame or None if not wanted)."""
+    """(mel energies [frames, bins] float32, log energy per frame float64 or None if not wanted).
+
+    Frames are processed in blocks of BLOCK_FRAMES, so memory stays bounded for long recordings.
+    """
     shift, length, fft_size = frame_geometry(opts)
-    frames = _cut_frames(samples, opts)
-    if opts.dither != 0 and len(frames):
+    view = _frame_view(samples, opts)
+    count = view.shape[0]
+    filters = mel_filterbank(
+        opts.num_mel_bins, fft_size, float(opts.sample_frequency), float(opts.low_freq), float(opts.high_freq)
+    ).T.astype(_DTYPE)
+    window = _window(opts.window_type, length, opts.blackman_coeff).astype(_DTYPE)
+    mel = np.empty((count, opts.num_mel_bins), dtype=_DTYPE)
+    log_energy = np.empty(count) if opts.use_energy else None
+    if opts.dither != 0 and count:
         rng = rng if rng is not None else np.random.default_rng(opts.dither_seed)
-        frames += rng.standard_normal(frames.shape, dtype=frames.dtype) * frames.dtype.type(opts.dither)
-    if opts.remove_dc_offset:
-        frames -= frames.mean(axis=1, keepdims=True)
-    log_energy = None
-    if opts.use_energy and opts.raw_energy:
-        log_energy = _log_floored(np.einsum("ij,ij->i", frames, frames, dtype=np.float64))
-    if opts.preemphasis_coefficient != 0:
-        coeff = opts.preemphasis_coefficient
-        frames[:, 1:] -= coeff * frames[:, :-1].copy()
-        frames[:, 0] *= 1.0 - coeff
-    frames *= _window(opts.window_type, length, opts.blackman_coeff).astype(frames.dtype)
-    if opts.use_energy and not opts.raw_energy:
-        log_energy = _log_floored(np.einsum("ij,ij->i", frames, frames, dtype=np.float64))
+    for first in range(0, count, BLOCK_FRAMES):
+        block = slice(first, min(first + BLOCK_FRAMES, count))
+        frames = np.array(view[block], dtype=_DTYPE)
+        if opts.dither != 0:
+            frames += rng.standard_normal(frames.shape, dtype=_DTYPE) * _DTYPE(opts.dither)
+        if opts.remove_dc_offset:
+            frames -= frames.mean(axis=1, keepdims=True)
+        if opts.use_energy and opts.raw_energy:
+            log_energy[block] = _log_floored(np.einsum("ij,ij->i", frames, frames, dtype=np.float64))
+        if opts.preemphasis_coefficient != 0:
+            coeff = _DTYPE(opts.preemphasis_coefficient)
+            frames[:, 1:] -= coeff * frames[:, :-1]  # right side is a new array: no aliasing
+            frames[:, 0] *= 1 - coeff
+        frames *= window
+        if opts.use_energy and not opts.raw_energy:
+            log_energy[block] = _log_floored(np.einsum("ij,ij->i", frames, frames, dtype=np.float64))
+        spectrum = scipy.fft.rfft(frames, n=fft_size, axis=1)[:, : fft_size // 2]
+        power = spectrum.real**2 + spectrum.imag**2
+        if not use_power:
+            power = np.sqrt(power)
+        np.matmul(power, filters, out=mel[block])
     if log_energy is not None and opts.energy_floor > 0:
         log_energy = np.maximum(log_energy, math.log(opts.energy_floor))
-    spectrum = scipy.fft.rfft(frames, n=fft_size, axis=1)[:, : fft_size // 2]
-    power = spectrum.real**2 + spectrum.imag**2
-    if not use_power:
-        power = np.sqrt(power)
-    filters = mel_filterbank(opts.num_mel_bins, fft_size, float(opts.sample_frequency), float(opts.low_freq), float(opts.high_freq))
-    return power @ filters.T.astype(power.dtype), log_energy
-
+    return mel, log_energy
 
 
 def compute_mfcc(samples: np.ndarray, opts: MfccOptions, rng: np.random.Generator | None = None) -> np.ndarray:
