@@ -10,6 +10,8 @@
 #          --dry-run true      print the sbatch command and the job script, submit nothing
 #                              (also when SIDKD_SLURM_DRY_RUN=1)
 #          --poll-interval S   seconds between checks for finished tasks (default 10)
+#          --gone-grace S      a task that left the queue without its marker counts as failed
+#                              after S seconds (default 60; shared file systems lag)
 # The job script goes to <log-dir>/q/<name>.sh; Slurm's own output to <log-dir>/q/<name>.*.out.
 # Each task writes its log like run.pl and, when it ends, a marker file
 # <log-dir>/q/done.<name>.<task> holding its exit status; slurm.pl waits for all markers
@@ -26,7 +28,7 @@ use File::Path qw(make_path);
 my $prog = 'slurm.pl';
 my %options = (
   'config' => '', 'mem' => undef, 'num-threads' => undef, 'gpu' => undef,
-  'max-jobs-run' => 0, 'dry-run' => 'false', 'poll-interval' => 10,
+  'max-jobs-run' => 0, 'dry-run' => 'false', 'poll-interval' => 10, 'gone-grace' => 60,
 );
 # Options not listed above must be mapped by the config file; collect them separately.
 my @argv = @ARGV;
@@ -148,7 +150,7 @@ while (%pending) {
   my $queued = `squeue -h -j $slurm_id 2>/dev/null`;
   if ($? == 0 && $queued =~ m/^\s*$/) {
     $gone_since //= time();
-    if (time() - $gone_since > 60) {
+    if (time() - $gone_since >= $options{'gone-grace'}) {
       for my $id (keys %pending) {
         my $l = SidkdJobs::substitute($log, $job->{var}, $id);
         print STDERR "$prog: task $id of Slurm job $slurm_id ended without reporting a status "
