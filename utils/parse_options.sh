@@ -7,6 +7,7 @@
 # "--some-name value" and "--some-name=value" assign $some_name, but only when the script has
 # already defined that variable (so a typo is an error, not a silent new variable).
 # "--config FILE" sources FILE, a file of "name=value" shell assignments (same rule applies).
+# A variable whose default is "true" or "false" accepts only true/false.
 # "--help" / "-h" prints $help_message (or $usage) and exits 0. Parsing stops at the first
 # argument that does not start with "--" or at "--"; the remaining arguments stay in "$@".
 
@@ -41,6 +42,13 @@ _po_set() {
   # Defined (possibly empty) variables only; ${x+set} distinguishes unset from empty.
   if [ -z "$(eval "echo \${$name+set}")" ]; then
     echo "$_po_prog: unknown option --$1" >&2
+    exit 1
+  fi
+  # A variable whose default is true/false is a boolean: accept only true/false for it.
+  local current
+  eval "current=\${$name}"
+  if { [ "$current" = true ] || [ "$current" = false ]; } && [ "$2" != true ] && [ "$2" != false ]; then
+    echo "$_po_prog: option --$1 takes true or false, got '$2'" >&2
     exit 1
   fi
   printf -v "$name" '%s' "$2"

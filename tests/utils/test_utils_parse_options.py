@@ -71,3 +71,8 @@ def test_double_dash_ends_options(tmp_path):
     out = run(tmp_path, "--nj", "2", "--", "--cmd", "x")
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["nj=2 cmd=run.pl use_gpu=false empty=", "arg=--cmd", "arg=x"]
+
+
+def test_boolean_option_takes_true_or_false(tmp_path):
+    out = run(tmp_path, "--use-gpu", "yes", "a")
+    assert out.returncode != 0 and "--use-gpu takes true or false, got 'yes'" in out.stderr
