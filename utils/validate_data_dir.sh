@@ -4,8 +4,9 @@ help_message="Usage: $0 [--no-feats] [--no-wav] [--no-text] [--no-spk-sort] [--n
  Checks: every file C-sorted with unique keys; utt2spk and spk2utt agree; utt2spk also sorted
  by speaker (unless --no-spk-sort); every utterance has audio (wav.scp, or segments whose
  recording is in wav.scp; skip with --no-wav) and its file exists (pipes are not run; skip with
- --no-check-audio); feats.scp (unless --no-feats) and text (if present, unless --no-text) cover
- exactly the utterances; vad.scp, utt2dur, utt2num_frames, other *.scp cover a subset."
+ --no-check-audio); feats.scp exists and covers exactly the utterances (skip with --no-feats, as
+ in Kaldi); text, if present, covers exactly the utterances (skip with --no-text); vad.scp,
+ utt2dur, utt2num_frames and other *.scp cover a subset; spk2gender, cmvn.scp a subset of speakers."
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 feats=true wav=true text=true spk_sort=true check_audio=true

@@ -178,7 +178,10 @@ def validate_data_dir(
                     raise DataError(
                         f"{path('wav.scp')}:{number}: audio file of {key!r} does not exist: {file}"
                     )
-    if feats and os.path.isfile(path("feats.scp")):
+    if feats:
+        # As in Kaldi: features are expected unless the caller says the dir has none yet.
+        if not os.path.isfile(path("feats.scp")):
+            raise DataError(f"{path('feats.scp')}: no such file (use --no-feats for a dir without features)")
         _compare_keys(path("feats.scp"), dict(read_table(path("feats.scp"))), utts, "utt2spk")
     if text and os.path.isfile(path("text")):
         _compare_keys(path("text"), dict(read_table(path("text"), min_fields=1)), utts, "utt2spk")

@@ -4,7 +4,7 @@ from utils_helpers import make_data_dir, read, run_script, write
 
 
 def validate(data, *opts):
-    return run_script("validate_data_dir.sh", *opts, data)
+    return run_script("validate_data_dir.sh", "--no-feats", *opts, data)
 
 
 def test_good_dir_passes(tmp_path):
@@ -52,7 +52,7 @@ def test_pipe_is_not_run(tmp_path):
     lines = read(os.path.join(data, "wav.scp"))
     lines[0] = "spkA-u1 touch should-not-exist |"
     write(os.path.join(data, "wav.scp"), lines)
-    out = run_script("validate_data_dir.sh", data, cwd=tmp_path)
+    out = run_script("validate_data_dir.sh", "--no-feats", data, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert not os.path.exists(tmp_path / "should-not-exist")
 
@@ -85,9 +85,12 @@ def test_utterance_without_audio_and_feats_mismatch(tmp_path):
     assert validate(data, "--no-wav").returncode == 0
     write(os.path.join(data, "wav.scp"), lines)
     write(os.path.join(data, "feats.scp"), [f"{u.split()[0]} f.ark:{i}" for i, u in enumerate(lines[1:])])
-    out = validate(data)
+    out = run_script("validate_data_dir.sh", data)
     assert out.returncode != 0 and "feats.scp: 1 utterance(s) of utt2spk missing, e.g. 'spkA-u1'" in out.stderr
-    assert validate(data, "--no-feats").returncode == 0
+    assert validate(data).returncode == 0  # --no-feats
+    os.remove(os.path.join(data, "feats.scp"))
+    out = run_script("validate_data_dir.sh", data)
+    assert out.returncode != 0 and "feats.scp: no such file (use --no-feats" in out.stderr
 
 
 def test_segment_recording_missing(tmp_path):
