@@ -53,10 +53,14 @@ def test_max_jobs_run_limits_concurrency(tmp_path):
     assert out.returncode == 0, out.stderr
     counts = [int(read(tmp_path / f"count.{j}")[0]) for j in range(1, 5)]
     assert max(counts) <= 2
-    out = run_script("run.pl", "JOB=1:3", "log/all.JOB.log", cmd.replace("count", "c"), cwd=tmp_path)
+    # without --max-jobs-run all three run at once: each waits (up to 10 s) to see the others
+    wait_all = (
+        "touch all.JOB; for i in $(seq 100); do [ $(ls all.* | wc -l) -ge 3 ] && break; sleep 0.1; done;"
+        " ls all.* | wc -l > c.JOB"
+    )
+    out = run_script("run.pl", "JOB=1:3", "log/all.JOB.log", wait_all, cwd=tmp_path)
     assert out.returncode == 0
-    # without --max-jobs-run all three run at once
-    assert max(int(read(tmp_path / f"c.{j}")[0]) for j in range(1, 4)) == 3
+    assert [int(read(tmp_path / f"c.{j}")[0]) for j in range(1, 4)] == [3, 3, 3]
 
 
 def test_bad_usage(tmp_path):

@@ -112,3 +112,23 @@ def test_combine(tmp_path):
     assert out.returncode == 0, out.stderr
     out = run_script("combine_data.sh", str(tmp_path / "dup"), d1, d1)
     assert out.returncode != 0 and "utterance 'a-u1' is also in" in out.stderr
+
+
+def test_split_carries_speaker_files_and_other_scps(tmp_path):
+    data, _ = make_data_dir(str(tmp_path))  # spkA:3 spkB:2 spkC:3
+    utts = keys(os.path.join(data, "utt2spk"))
+    write(os.path.join(data, "vad.scp"), [f"{u} vad.ark:{i}" for i, u in enumerate(utts)])
+    write(os.path.join(data, "xvector.scp"), [f"{u} x.ark:{i}" for i, u in enumerate(utts)])
+    write(os.path.join(data, "spk2gender"), ["spkA f", "spkB m", "spkC f"])
+    write(os.path.join(data, "cmvn.scp"), ["spkA c.ark:1", "spkB c.ark:2", "spkC c.ark:3"])
+    out = run_script("split_data.sh", "--per-utt", data, 3)
+    assert out.returncode == 0, out.stderr
+    part = os.path.join(data, "split3utt", "2")  # utterances 3..5: spkA-u3 spkB-u1 spkB-u2
+    assert keys(os.path.join(part, "utt2spk")) == ["spkA-u3", "spkB-u1", "spkB-u2"]
+    assert keys(os.path.join(part, "vad.scp")) == keys(os.path.join(part, "xvector.scp")) == keys(
+        os.path.join(part, "utt2spk"))
+    assert read(os.path.join(part, "spk2gender")) == ["spkA f", "spkB m"]
+    assert keys(os.path.join(part, "cmvn.scp")) == ["spkA", "spkB"]
+    assert read(os.path.join(part, "spk2utt")) == ["spkA spkA-u3", "spkB spkB-u1 spkB-u2"]
+    out = run_script("validate_data_dir.sh", "--no-feats", part)
+    assert out.returncode == 0, out.stderr
