@@ -5,10 +5,11 @@
 #   run.pl [options] <log-file> <command...>
 #
 # Options: --max-jobs-run N   at most N jobs at once (default: all of them)
-#          --mem, --num-threads, --gpu, --config and other queue options are accepted and
-#          ignored, so that "$cmd" can be run.pl or slurm.pl with the same arguments.
+#          --num-threads N    only recorded in the log's Accounting line
+#          --mem, --gpu, --config and other queue options are accepted and ignored, so
+#          that "$cmd" can be run.pl or slurm.pl with the same arguments.
 # Each command runs with "bash -c"; its stdout and stderr go to its log, which starts with
-# "# <command>" and "# Started at <date>" and ends with "# Accounting: time=<s> threads=1"
+# "# <command>" and "# Started at <date>" and ends with "# Accounting: time=<s> threads=<n>"
 # and "# Ended (code <status>) at <date>". Exits 0 if every job succeeded; otherwise prints
 # "run.pl: F / N failed, log is in <log>" naming the failed logs and exits 1.
 use strict;
@@ -24,6 +25,8 @@ my $job = eval { SidkdJobs::parse_command_line($prog, \%options, @ARGV) };
 if ($@) { print STDERR $@; exit 1; }
 my $max = $options{'max-jobs-run'};
 if ($max !~ m/^\d+$/) { print STDERR "$prog: --max-jobs-run must be a number, got '$max'\n"; exit 1; }
+my $threads = $options{'num-threads'};
+$threads = 1 unless $threads =~ m/^\d+$/ && $threads > 0;
 my $n = $job->{end} - $job->{start} + 1;
 $max = $n if $max <= 0 || $max > $n;
 
@@ -47,7 +50,7 @@ sub run_one {
   waitpid($pid, 0);
   my $status = $?;
   my $code = ($status & 127) ? 128 + ($status & 127) : $status >> 8;
-  SidkdJobs::write_footer($log, time() - $start, 1, $code);
+  SidkdJobs::write_footer($log, time() - $start, $threads, $code);
   return $code;
 }
 
