@@ -52,7 +52,7 @@ def test_get_utt2dur_segments(tmp_path):
     segs = read(os.path.join(data, "segments"))
     segs[2] = "s1-u3 s1-rec 0.15 -1"  # to the end of the 0.3 s recording
     write(os.path.join(data, "segments"), segs)
-    out = run_script("get_utt2dur.sh", data)
+    out = run_script("get_utt2dur.sh", "--nj", 4, data)
     assert out.returncode == 0, out.stderr
     assert read(os.path.join(data, "utt2dur")) == ["s1-u1 0.100", "s1-u2 0.100", "s1-u3 0.150"]
     missing = run_script("get_utt2dur.sh", str(tmp_path / "nope"))
