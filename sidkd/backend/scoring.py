@@ -20,20 +20,14 @@ import numpy as np
 
 from sidkd.backend.lda import Lda
 from sidkd.backend.plda import Plda
-from sidkd.backend.vectors import VectorTable, check_dims, length_normalize, subtract_mean
+from sidkd.backend.vectors import VectorTable, check_dims, length_normalize, load_mean, subtract_mean
 from sidkd.errors import DataError
 from sidkd.io.trials import describe_missing
 
-__all__ = ["Enrolled", "CosineScorer", "PldaScorer", "enrol_groups", "score_pairs", "load_mean"]
+__all__ = ["Enrolled", "CosineScorer", "PldaScorer", "enrol_groups", "score_pairs", "add_scorer_options", "scorer_from_options"]
 
 logger = logging.getLogger(__name__)
 _BLOCK_ELEMENTS = 20_000_000  # enrolment rows × test columns scored at once
-
-
-def load_mean(path: str) -> np.ndarray:
-    from sidkd.backend.model_io import load_model
-
-    return load_model(path, "mean", 1)["mean"]
 
 
 @dataclass
@@ -157,3 +151,44 @@ def score_pairs(scorer, enroll: list[str], test: list[str], enrol_vectors: Vecto
         scores[trials] = matrix[enrol_index[trials] - start, test_index[trials]]
     logger.info("scored %d trials: %d enrolments x %d test utterances", len(enroll), len(enrol_ids), len(test_ids))
     return scores
+
+
+def add_scorer_options(parser, plda_option: bool) -> None:
+    """Options naming a scorer's model files (shared by score_cosine, score_plda, apply_as_norm)."""
+    parser.add_argument("--mean", default="", help="mean vector (.npz from compute_mean_vector) subtracted first")
+    if plda_option:
+        parser.add_argument("--lda", default="", help="LDA transform (.npz from compute_lda), applied after the mean")
+        parser.add_bool("--length-norm", True, "scale vectors to norm sqrt(dim) before the PLDA (after LDA)")
+        parser.add_bool("--normalize-length", True, "Kaldi's --normalize-length of ivector-plda-scoring")
+
+
+def scorer_from_options(kind: str, args, plda_path: str = ""):
+    mean = load_mean(args.mean) if args.mean else None
+    if kind == "cosine":
+        return CosineScorer(mean)
+    if kind == "plda":
+        if not plda_path:
+            raise DataError("the PLDA scorer needs a PLDA model")
+        lda = Lda.load(args.lda) if args.lda else None
+        return PldaScorer(Plda.load(plda_path), mean, lda, args.length_norm, args.normalize_length)
+    raise DataError(f"unknown scorer {kind!r}: expected cosine or plda")
+
+
+def read_enrol_and_test(enrol_rspec: str, test_rspec: str) -> tuple[VectorTable, VectorTable]:
+    from sidkd.backend.vectors import read_vectors
+
+    enrol_vectors = read_vectors(enrol_rspec)
+    test_vectors = enrol_vectors if test_rspec == enrol_rspec else read_vectors(test_rspec)
+    return enrol_vectors, test_vectors
+
+
+def score_trials_file(scorer, enrol_rspec: str, test_rspec: str, trials_path: str, scores_path: str,
+                      enrolment_path: str = "") -> None:
+    """Score a trials file (``enroll test [label]``) and write ``enroll test score`` in trial order."""
+    from sidkd.io.trials import read_enrolment, read_trials, write_scores
+
+    trials = read_trials(trials_path)
+    enrolment = read_enrolment(enrolment_path) if enrolment_path else None
+    enrol_vectors, test_vectors = read_enrol_and_test(enrol_rspec, test_rspec)
+    scores = score_pairs(scorer, trials.enroll, trials.test, enrol_vectors, test_vectors, enrolment)
+    write_scores(scores_path, trials.enroll, trials.test, scores)

@@ -80,3 +80,42 @@ def length_normalize(matrix: np.ndarray, norm: float | None = None) -> np.ndarra
     target = np.sqrt(matrix.shape[1]) if norm is None else norm
     lengths = np.linalg.norm(matrix, axis=1, keepdims=True)
     return matrix * (target / np.where(lengths > 0, lengths, 1.0))
+
+
+def labelled_subset(table: VectorTable, utt2spk: dict[str, str], min_utts_per_spk: int = 1) -> tuple[VectorTable, list[str]]:
+    """The vectors of utterances in ``utt2spk`` whose speaker has >= ``min_utts_per_spk`` of them.
+
+    Utterances of utt2spk without a vector are skipped and counted, vectors of utterances not in
+    utt2spk are ignored; both counts and the speakers dropped are logged.
+    """
+    import logging
+
+    logger = logging.getLogger(__name__)
+    present = [utt for utt in utt2spk if utt in table.index]
+    if len(present) < len(utt2spk):
+        absent = [utt for utt in utt2spk if utt not in table.index]
+        logger.warning("%d of %d utterances in utt2spk have no vector in %s (skipped), e.g. %s",
+                       len(absent), len(utt2spk), table.source, " ".join(absent[:3]))
+    counts: dict[str, int] = {}
+    for utt in present:
+        counts[utt2spk[utt]] = counts.get(utt2spk[utt], 0) + 1
+    kept_spk = {spk for spk, n in counts.items() if n >= min_utts_per_spk}
+    keys = [utt for utt in present if utt2spk[utt] in kept_spk]
+    dropped = len(counts) - len(kept_spk)
+    logger.info("using %d vectors of %d speakers (dropped %d speakers with < %d vectors, %d vectors; %d vectors not in utt2spk)",
+                len(keys), len(kept_spk), dropped, min_utts_per_spk, len(present) - len(keys), len(table.keys) - len(present))
+    if not keys:
+        raise DataError(f"{table.source}: no speaker has >= {min_utts_per_spk} vectors")
+    return table.subset(keys), [utt2spk[utt] for utt in keys]
+
+
+def save_mean(path: str, mean: np.ndarray, count: int) -> None:
+    from sidkd.backend.model_io import save_model
+
+    save_model(path, "mean", 1, mean=mean, count=np.array(count))
+
+
+def load_mean(path: str) -> np.ndarray:
+    from sidkd.backend.model_io import load_model
+
+    return load_model(path, "mean", 1)["mean"]
