@@ -103,7 +103,7 @@ def plda_log_likelihood(counts, class_means, offset_scatter, mean, between, with
     for n in np.unique(counts):
         diffs = class_means[counts == n] - mean
         covar = between + within / n
-        sign, logdet = np.linalg.slogdet(covar)
+        _, logdet = np.linalg.slogdet(covar)
         solved = np.linalg.solve(covar, diffs.T)
         total += -0.5 * (diffs.shape[0] * (logdet + dim * np.log(2 * np.pi)) + np.sum(diffs.T * solved))
         total += -0.5 * dim * np.log(n) * diffs.shape[0]

@@ -8,7 +8,6 @@ and standard deviation of its --top-n best cohort scores normalise the trial sco
 
 import logging
 
-import numpy as np
 
 from sidkd.backend.asnorm import as_norm, scorer_cohort_stats
 from sidkd.backend.scoring import add_scorer_options, enrol_groups, read_enrol_and_test, scorer_from_options, unique_index

@@ -4,10 +4,11 @@ Usage: python -m sidkd.bin.compute_mean_vector [options] VECTORS-RSPECIFIER MEAN
 With --utt2spk, only utterances listed there whose speaker has >= --min-utts-per-spk vectors count.
 """
 
+import logging
+
 from sidkd.backend.vectors import labelled_subset, read_vectors, save_mean
 from sidkd.cli import ArgumentParser, run_main
 from sidkd.io.datadir import read_utt2spk
-import logging
 
 
 def main(argv=None) -> int:
