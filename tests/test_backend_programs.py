@@ -105,6 +105,14 @@ def test_speaker_enrolment_and_bad_input(sets, tmp_path):
     score_cosine.main([f"--mean={p('mean.npz')}", f"--enrolment={p('enrol')}", test, test, p("spk_trials"), p("spk.scores")])
     enroll, _, scores = read_scores(p("spk.scores"))
     assert len(scores) == len(speakers) * len(probes) and enroll[0] == speakers[0]
+    # PLDA with the same enrolment: n-aware, and each enrolment's score equals scoring its mean
+    # transformed vector with num_utts = 3 (checked in test_backend); here: runs and ranks targets first.
+    compute_lda.main(["--dim=6", train, p("train.utt2spk"), p("lda.npz")])
+    train_plda.main([f"--lda={p('lda.npz')}", train, p("train.utt2spk"), p("plda.npz")])
+    score_plda.main([f"--lda={p('lda.npz')}", f"--enrolment={p('enrol')}", p("plda.npz"), test, test, p("spk_trials"), p("spk_plda.scores")])
+    enroll, probe, scores = read_scores(p("spk_plda.scores"))
+    is_target = np.array([spk_of[t] == e for e, t in zip(enroll, probe)])
+    assert scores[is_target].mean() > scores[~is_target].mean() + 5
     with open(p("bad_trials"), "w") as handle:
         handle.writelines(f"{k} nosuch{i} nontarget\n" for i, k in enumerate(test_keys[:9]))
         handle.write(f"{test_keys[0]} {test_keys[1]} target\n")

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,6 +111,9 @@ def scores_for_trials(trials: Trials, scores_path: str) -> np.ndarray:
     missing = [f"{e}/{t}" for e, t in zip(trials.enroll, trials.test) if (e, t) not in table]
     if missing:
         raise DataError(f"{scores_path}: no score for " + describe_missing(missing, f"of the {len(trials)} trials in {trials.path}"))
+    if len(table) > len(trials):
+        logging.getLogger(__name__).warning("%s: %d scores are for pairs not in %s (ignored)",
+                                            scores_path, len(table) - len(trials), trials.path)
     return np.array([table[pair] for pair in zip(trials.enroll, trials.test)])
 
 
