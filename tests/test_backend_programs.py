@@ -86,6 +86,20 @@ def test_pipeline(sets, capsys):
         return plda.normalize_length(u, 1)
 
     assert scores[7] == pytest.approx(plda.llr_matrix(side(enroll[7]), 1, side(test_ids[7]))[0, 0], abs=1e-5)
+    # The cosine AS-norm score of a few trials recomputed by brute force from the vectors.
+    cohort = read_vectors(train).matrix - mean
+    cohort /= np.linalg.norm(cohort, axis=1, keepdims=True)
+    _, _, raw = read_scores(p("cos.scores"))
+    enroll, test_ids, normed = read_scores(p("cos.scores.asnorm"))
+
+    def top_stats(key):
+        v = table.matrix[table.index[key]] - mean
+        top = np.sort(cohort @ (v / np.linalg.norm(v)))[::-1][:50]
+        return top.mean(), top.std()
+
+    for k in (0, 100, len(raw) - 1):
+        (em, es), (tm, ts) = top_stats(enroll[k]), top_stats(test_ids[k])
+        assert normed[k] == pytest.approx(0.5 * ((raw[k] - em) / es + (raw[k] - tm) / ts), abs=1e-6)
 
 
 def test_speaker_enrolment_and_bad_input(sets, tmp_path):

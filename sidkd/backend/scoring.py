@@ -107,7 +107,11 @@ class PldaScorer:
 def enrol_groups(enrol_ids: list[str], enrolment: dict[str, list[str]] | None, vectors: VectorTable) -> list[np.ndarray]:
     """Rows of ``vectors`` for each enrolment id; without an enrolment map an id is one utterance."""
     if enrolment is None:
-        return [row[None] for row in vectors.rows(enrol_ids, "enrolment utterances named in the trials")]
+        missing = [e for e in enrol_ids if e not in vectors.index]
+        if missing:
+            raise DataError(f"{vectors.source}: no vector for " + describe_missing(missing, "enrolment utterances named in the trials")
+                            + " (if these are speakers, give an enrolment file: 'enroll-id utt1 utt2 ...')")
+        return [row[None] for row in vectors.rows(enrol_ids)]
     unknown = [e for e in enrol_ids if e not in enrolment]
     if unknown:
         raise DataError("enrolment list has no entry for " + describe_missing(unknown, "enrolment ids named in the trials"))

@@ -88,7 +88,8 @@ def read_scores(path: str) -> tuple[list[str], list[str], np.ndarray]:
 
 
 def write_scores(path: str, enroll: list[str], test: list[str], scores: np.ndarray) -> None:
-    lines = [f"{e} {t} {s:.6f}\n" for e, t, s in zip(enroll, test, np.asarray(scores, dtype=np.float64))]
+    # 9 significant digits: fixed decimals would tie cosine scores that differ below 1e-6.
+    lines = [f"{e} {t} {s:.9g}\n" for e, t, s in zip(enroll, test, np.asarray(scores, dtype=np.float64))]
     atomic_write_text(path, "".join(lines))
 
 
