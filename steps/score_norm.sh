@@ -15,7 +15,7 @@ system=system
 backend=
 
 usage="Usage: $0 [options] <cohort> <enrol-vectors-scp> <test-vectors-scp> <in-scores> <out-dir>
- <cohort>: a vector scp, or a directory holding ivector.scp, xvector.scp or embedding.scp
+ <cohort>: a vector scp, or a directory holding ivector.scp, xvector.scp, embedding.scp or vector.scp
  e.g.: $0 --scorer plda --model-dir exp/ivectors_train/plda --trials data/test/trials \\
          exp/ivectors_train exp/ivectors_test/ivector.scp exp/ivectors_test/ivector.scp \\
          exp/scores/ivector_plda_test/scores exp/scores/ivector_plda_asnorm_test
@@ -42,10 +42,10 @@ in_scores=$4
 dir=$5
 if [ -d "$cohort" ]; then
   found=
-  for name in ivector.scp xvector.scp embedding.scp; do
+  for name in ivector.scp xvector.scp embedding.scp vector.scp; do
     [ -f "$cohort/$name" ] && { found=$cohort/$name; break; }
   done
-  [ -n "$found" ] || { echo "$0: no ivector.scp, xvector.scp or embedding.scp in $cohort" >&2; exit 1; }
+  [ -n "$found" ] || { echo "$0: no ivector.scp, xvector.scp, embedding.scp or vector.scp in $cohort" >&2; exit 1; }
   cohort=$found
 fi
 [ -n "$model_dir" ] || model_dir=$(dirname "$in_scores")
