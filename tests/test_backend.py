@@ -194,3 +194,18 @@ def test_as_norm_against_loop():
     means, stds = top_n_stats(lambda rows: np.arange(5.0)[None, :] + rows[:, None], 3, 50)
     np.testing.assert_allclose(means, [2.0, 3.0, 4.0])
     np.testing.assert_allclose(stds, np.std(np.arange(5.0)))
+
+
+def test_score_pairs_in_many_blocks_matches_one_block(monkeypatch):
+    import sidkd.backend.scoring as scoring
+
+    rng = np.random.default_rng(8)
+    vectors = make_table("u", rng.normal(size=(30, 4)))
+    enroll = [f"u{i}" for i in rng.integers(0, 30, 500)]
+    test = [f"u{i}" for i in rng.integers(0, 30, 500)]
+    whole = score_pairs(CosineScorer(), enroll, test, vectors, vectors)
+    monkeypatch.setattr(scoring, "_BLOCK_ELEMENTS", 45)  # 1-2 enrolments per block
+    np.testing.assert_array_equal(score_pairs(CosineScorer(), enroll, test, vectors, vectors), whole)
+    rows = vectors.rows(enroll), vectors.rows(test)
+    units = vectors.matrix / np.linalg.norm(vectors.matrix, axis=1, keepdims=True)
+    np.testing.assert_allclose(whole, np.sum(units[rows[0]] * units[rows[1]], axis=1), atol=1e-12)
