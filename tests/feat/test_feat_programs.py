@@ -21,10 +21,10 @@ from sidkd.feat import (
 )
 from sidkd.io.audio import read_audio
 
-from feat_common import REPO, corpora_dir
+from tests.conftest import CORPORA, REPO_ROOT as REPO
 from test_feat_spectral import assert_close_to_knf, knf_features
 
-CORPORA = corpora_dir()
+CORPORA = CORPORA
 PY = sys.executable
 
 

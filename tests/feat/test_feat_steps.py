@@ -8,7 +8,7 @@ import sys
 
 import kaldiio
 
-from feat_common import REPO, corpora_dir
+from tests.conftest import CORPORA, REPO_ROOT as REPO
 
 
 def make_recipe(tmp_path):
@@ -16,7 +16,7 @@ def make_recipe(tmp_path):
         os.symlink(os.path.join(REPO, item), tmp_path / item)
     data = tmp_path / "data" / "mini"
     data.mkdir(parents=True)
-    corpora = corpora_dir()
+    corpora = CORPORA
     utts = []
     for spk in ("03401e93", "0487ba9b"):
         for path in sorted(glob.glob(os.path.join(corpora, "speechcommands", spk, "*.flac")))[:4]:

@@ -11,9 +11,9 @@ from sidkd.errors import DataError
 from sidkd.feat import FbankOptions, MfccOptions, compute_fbank, compute_mfcc
 from sidkd.io.audio import read_audio
 
-from feat_common import corpora_dir
+from tests.conftest import CORPORA
 
-CORPORA = corpora_dir()
+CORPORA = CORPORA
 
 
 def knf_features(samples, opts):
