@@ -24,8 +24,8 @@ from sidkd.bin import (
 from sidkd.gmm import DiagGmm, DiagGmmStats, FullGmmStats
 from sidkd.io.ark import ArchiveWriter, load_table
 from sidkd.ivector import IvectorAcc, IvectorExtractor
+from tests.conftest import tool_env
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def write_corpus(tmp_path, num_spk=6, utts=4, dim=3, comps=4):
@@ -115,7 +115,7 @@ def test_bad_input_is_one_error_line(tmp_path):
         w["good"] = np.zeros((10, 3), dtype=np.float32)
         w["bad"] = np.zeros((10, 5), dtype=np.float32)
     DiagGmm(np.array([1.0]), np.zeros((1, 3)), np.ones((1, 3))).save(f"{tmp_path}/m.dubm")
-    env = dict(os.environ, PYTHONPATH=REPO)
+    env = tool_env()
     proc = subprocess.run([sys.executable, "-m", "sidkd.bin.gmm_global_acc_stats", f"{tmp_path}/m.dubm",
                            f"ark:{tmp_path}/f.ark", f"{tmp_path}/x.acc"], capture_output=True, text=True, env=env)
     assert proc.returncode == 1
@@ -125,6 +125,6 @@ def test_bad_input_is_one_error_line(tmp_path):
 
 @pytest.mark.parametrize("prog", ["ivector_extractor_est", "extract_ivectors", "full_gmm_acc_stats"])
 def test_help_runs(prog):
-    env = dict(os.environ, PYTHONPATH=REPO)
+    env = tool_env()
     proc = subprocess.run([sys.executable, "-m", f"sidkd.bin.{prog}", "--help"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0 and "usage" in proc.stdout.lower()

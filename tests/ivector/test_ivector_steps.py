@@ -7,16 +7,14 @@ Needs utils/ (run.pl, parse_options.sh, split_data.sh) and the feature filters o
 
 import os
 import subprocess
-import sys
 
 import numpy as np
 
 from sidkd.io.ark import ArchiveWriter, load_table
+from tests.conftest import REPO_ROOT as REPO
+from tests.conftest import tool_env
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# As path.sh sets it up for run.sh: "python" is this interpreter, run.pl is on PATH.
-ENV = dict(os.environ, OMP_NUM_THREADS="1", LC_ALL="C", PYTHONPATH=REPO,
-           PATH=os.pathsep.join([os.path.dirname(sys.executable), os.path.join(REPO, "utils"), os.environ.get("PATH", "")]))
+ENV = tool_env()
 
 
 def make_data_dir(path, num_spk=6, utts=4, dim=8, frames=200, seed=0):
