@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from sidkd.gmm import DiagGmm, DiagGmmStats, FullGmm, FullGmmStats, estimate_diag, estimate_full, init_diag_gmm  # noqa: E402
+from sidkd.gmm import DiagGmmStats, FullGmm, FullGmmStats, estimate_diag, estimate_full, init_diag_gmm  # noqa: E402
 from sidkd.io.ark import iter_archive  # noqa: E402
 from sidkd.ivector import IvectorAcc, IvectorExtractor, estimate_extractor, iter_utterance_stats  # noqa: E402
 
