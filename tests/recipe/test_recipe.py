@@ -13,7 +13,8 @@ from tests.conftest import CORPORA, REPO_ROOT, tool_env
 from tests.recipe.tiny_corpus import make_recipe_dir, make_tiny_corpora
 
 # Tiny sizes so the whole recipe runs in a few minutes on 2 cores.
-TINY_OPTIONS = ["--nj", "2"]
+TINY_OPTIONS = ["--nj", "2", "--ivector-num-gauss", "8", "--ivector-dim", "10", "--ubm-num-iters", "2",
+                "--ivector-num-iters", "2", "--ivector-num-gselect", "4"]
 
 
 def run_recipe(recipe, *args, check=True):
@@ -77,6 +78,34 @@ def test_stage1_features_and_vad(recipe):
             voiced += vad[u].sum()
             total += len(vad[u])
         assert 0.4 < voiced / total < 0.95, f"{name}: implausible voiced share {voiced / total:.2f}"
+
+
+def test_stages2to4_ivector_teacher(recipe, monkeypatch):
+    import kaldiio
+    import numpy as np
+
+    monkeypatch.chdir(recipe)  # scp files hold paths relative to the recipe folder, as in Kaldi
+
+    def logged(pattern, step_dir):
+        values = []
+        for x in range(2):
+            for line in open(os.path.join(recipe, "exp", step_dir, "log", f"update.{x}.log")):
+                if pattern in line:
+                    values.append(float(line.split(pattern)[1].split()[0]))
+        return values
+
+    for step_dir, pattern in (("diag_ubm", "per frame"), ("full_ubm", "per frame"),
+                              ("extractor", "(log-likelihood per frame)")):
+        values = logged(pattern, step_dir)
+        assert len(values) == 2 and values[1] >= values[0] - 1e-6, (step_dir, values)
+    for name in ("train", "test", "sc_train", "sc_test"):
+        utts = [row[0] for row in lines(os.path.join(recipe, "data", name, "utt2spk"))]
+        ivectors = kaldiio.load_scp(os.path.join(recipe, "exp", f"ivectors_{name}", "ivector.scp"))
+        assert sorted(ivectors) == utts
+        assert all(ivectors[u].shape == (10,) and np.all(np.isfinite(ivectors[u])) for u in utts)
+        spk = kaldiio.load_scp(os.path.join(recipe, "exp", f"ivectors_{name}", "spk_ivector.scp"))
+        counts = dict(lines(os.path.join(recipe, "exp", f"ivectors_{name}", "num_utts.ark")))
+        assert sorted(spk) == sorted(counts) and sum(int(n) for n in counts.values()) == len(utts)
 
 
 # Keep last: rerunning stage 0 rebuilds the data dirs (and so drops their features).
