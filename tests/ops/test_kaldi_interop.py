@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import multivariate_normal
 
-from sidkd.backend.kaldi_plda import parse_kaldi_plda, read_kaldi_plda
+from sidkd.backend.kaldi_models import from_kaldi_objects, parse_kaldi, read_kaldi, read_kaldi_plda
+from sidkd.backend.lda import Lda, compute_lda
 from sidkd.backend.plda import Plda, train_plda
 from sidkd.backend.scoring import PldaScorer
 from sidkd.backend.vectors import read_vectors
@@ -64,11 +65,11 @@ def test_hand_written_kaldi_binary_file_with_floats():
     data = (b"\0B" + token("<Plda>") + token("FV") + int32(2) + TINY_MEAN.astype("<f4").tobytes()
             + token("FM") + int32(2) + int32(2) + TINY_TRANSFORM.astype("<f4").tobytes()
             + token("FV") + int32(2) + TINY_PSI.astype("<f4").tobytes() + token("</Plda>"))
-    plda = parse_kaldi_plda(data, "x.plda")
+    plda = from_kaldi_objects(parse_kaldi(data, "x.plda"), "x.plda")
     np.testing.assert_array_equal(plda.transform, TINY_TRANSFORM)
     np.testing.assert_array_equal(plda.psi, TINY_PSI)
     with pytest.raises(DataError, match="x.plda.*truncated"):
-        parse_kaldi_plda(data[:40], "x.plda")
+        parse_kaldi(data[:40], "x.plda")
 
 
 @pytest.mark.parametrize("text, message", [
@@ -77,7 +78,8 @@ def test_hand_written_kaldi_binary_file_with_floats():
     ("<Plda>  [ 1 nan ]\n [\n  1 0 \n  0 1 ]\n [ 1 1 ]\n</Plda> ", "mean contains NaN"),
     ("<Plda>  [ 1 2 ]\n [\n  1 0 \n  0 x ]\n [ 1 1 ]\n</Plda> ", "not a number: 'x'"),
     ("<Plda>  [ 1 2 ]\n [\n  1 1 \n  1 1 ]\n [ 1 1 ]\n</Plda> ", "singular"),
-    ("<Plda>  [ 1 2 ]\n [ 1 1 ]\n</Plda> ", "not a Kaldi PLDA"),
+    ("<Plda>  [ 1 2 ]\n [ 1 1 ]\n</Plda> ", "expected '<Plda> \\[ mean \\] .* found token vector vector token"),
+    ("<Plda>  [ 1 2 ]\n [\n  1 0 \n  0 1 ]\n [ 1 1 ]\n</Plda> junk", "not a Kaldi object in text form at byte"),
     ("<Plda>  [ 1 2 ]\n [\n  1 0 \n  0 1 ]\n [ 1 -1 ]\n</Plda> ", "negative"),
 ])
 def test_bad_kaldi_files_name_the_file(tmp_path, text, message):
@@ -147,3 +149,90 @@ def test_vector_archive_round_trips_through_kaldi_text_form(tmp_path):
     table = read_vectors(f"ark:{tmp_path}/ivector.txt")
     assert table.keys == keys
     np.testing.assert_array_equal(table.matrix, values.astype(np.float64))
+
+
+def test_hand_written_kaldi_mean_and_transform(tmp_path):
+    (tmp_path / "mean.vec").write_text(" [ 0.5 -1 2e-3 ]\n")
+    (tmp_path / "transform.mat").write_text(" [\n  1 2 3 0.5 \n  -4 5 6 -0.25 ]\n")
+    np.testing.assert_array_equal(read_kaldi(str(tmp_path / "mean.vec")), [0.5, -1.0, 2e-3])
+    lda = read_kaldi(str(tmp_path / "transform.mat"))
+    assert isinstance(lda, Lda)
+    np.testing.assert_array_equal(lda.matrix, [[1, 2, 3], [-4, 5, 6]])
+    np.testing.assert_array_equal(lda.offset, [0.5, -0.25])
+    with pytest.raises(DataError, match="transform.mat: a Kaldi Lda, not a PLDA"):
+        read_kaldi_plda(str(tmp_path / "transform.mat"))
+
+
+def kaldi_pipeline_score(mean_vec, transform_mat, plda_objects, enrol, test):
+    """Kaldi's voxceleb scoring, trial by trial: ivector-subtract-global-mean, transform-vec,
+    ivector-normalize-length, then ivector-plda-scoring --normalize-length=true (Plda::
+    TransformIvector and Plda::LogLikelihoodRatio with one utterance per side)."""
+    _, plda_mean, plda_transform, psi, _ = plda_objects
+    dim = psi.size
+
+    def prepare(x):
+        x = transform_mat[:, :-1] @ (x - mean_vec) + transform_mat[:, -1]
+        x = x * np.sqrt(x.size) / np.linalg.norm(x)
+        u = plda_transform @ x - plda_transform @ plda_mean
+        return u * np.sqrt(dim / np.sum(u * u / (psi + 1.0)))  # num_examples = 1
+
+    e, t = prepare(enrol), prepare(test)
+    mean_given = psi / (psi + 1.0) * e
+    var_given = 1.0 + psi / (psi + 1.0)
+    given = -0.5 * np.sum(np.log(var_given) + np.log(2 * np.pi) + (t - mean_given) ** 2 / var_given)
+    without = -0.5 * np.sum(np.log(1.0 + psi) + np.log(2 * np.pi) + t**2 / (1.0 + psi))
+    return given - without
+
+
+def test_kaldi_scoring_pipeline_on_converted_models_gives_our_scores(tmp_path):
+    from sidkd.backend.vectors import save_mean
+
+    rng = np.random.default_rng(8)
+    rows, labels = synthetic_plda_data(rng, num_spk=50, utts=5, dim=10)
+    mean = rows.mean(axis=0)
+    save_mean(str(tmp_path / "mean.npz"), mean, rows.shape[0])
+    lda = compute_lda(rows - mean, labels, 6)
+    lda.save(str(tmp_path / "lda.npz"))
+    projected = lda.apply(rows - mean)
+    projected *= np.sqrt(6) / np.linalg.norm(projected, axis=1, keepdims=True)
+    train_plda(projected, labels, num_iters=3).save(str(tmp_path / "plda.npz"))
+    for name, kaldi_name in (("mean", "mean.vec"), ("lda", "transform.mat"), ("plda", "plda")):
+        convert_plda.main(["--to-kaldi", str(tmp_path / f"{name}.npz"), str(tmp_path / kaldi_name)])
+
+    keys = [f"t{i}" for i in range(6)]
+    test_rows = synthetic_plda_data(rng, 3, 2, dim=10)[0]  # three speakers, two utterances each
+    with ArchiveWriter(f"ark,scp:{tmp_path}/v.ark,{tmp_path}/v.scp") as writer:
+        for key, row in zip(keys, test_rows):
+            writer[key] = row.astype(np.float32)
+    pairs = [(a, b) for a in range(6) for b in range(6) if a < b]
+    (tmp_path / "trials").write_text("".join(f"{keys[a]} {keys[b]}\n" for a, b in pairs))
+    score_plda.main([f"--mean={tmp_path}/mean.npz", f"--lda={tmp_path}/lda.npz", str(tmp_path / "plda.npz"),
+                     f"scp:{tmp_path}/v.scp", f"scp:{tmp_path}/v.scp", str(tmp_path / "trials"), str(tmp_path / "scores")])
+    ours = read_scores(str(tmp_path / "scores"))[2]
+
+    def kaldi_file(name):
+        return parse_kaldi((tmp_path / name).read_bytes(), name)
+
+    mean_vec, transform_mat, plda_objects = kaldi_file("mean.vec")[0], kaldi_file("transform.mat")[0], kaldi_file("plda")
+    vectors32 = test_rows.astype(np.float32).astype(np.float64)
+    expected = [kaldi_pipeline_score(mean_vec, transform_mat, plda_objects, vectors32[a], vectors32[b]) for a, b in pairs]
+    np.testing.assert_allclose(ours, expected, rtol=1e-7, atol=1e-7)
+    assert np.std(expected) > 0.5  # scores that differ, so the comparison means something
+
+
+def test_mean_and_lda_round_trip(tmp_path):
+    from sidkd.backend.vectors import load_mean, save_mean
+
+    rng = np.random.default_rng(4)
+    save_mean(str(tmp_path / "mean.npz"), rng.normal(size=5), 10)
+    Lda(rng.normal(size=(3, 5)), rng.normal(size=3), np.arange(5.0)).save(str(tmp_path / "lda.npz"))
+    for name in ("mean", "lda"):
+        for binary in ("false", "true"):
+            convert_plda.main(["--to-kaldi", f"--binary={binary}", str(tmp_path / f"{name}.npz"), str(tmp_path / "k")])
+            convert_plda.main(["--from-kaldi", str(tmp_path / "k"), str(tmp_path / f"back_{name}.npz")])
+            if name == "mean":
+                np.testing.assert_array_equal(load_mean(str(tmp_path / "back_mean.npz")), load_mean(str(tmp_path / "mean.npz")))
+            else:
+                a, b = Lda.load(str(tmp_path / "lda.npz")), Lda.load(str(tmp_path / "back_lda.npz"))
+                np.testing.assert_array_equal(a.matrix, b.matrix)
+                np.testing.assert_array_equal(a.offset, b.offset)
