@@ -153,7 +153,7 @@ recipe=$tmp/recipe
 mkdir -p "$recipe"
 for item in steps utils conf sidkd local path.sh; do ln -s "$root/$item" "$recipe/$item"; done
 cd "$recipe"
-ls "$corpus" | grep -v -e '\.' -e '^splits$' | sort | head -n 2 > spk.list
+find "$corpus/" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | LC_ALL=C sort | head -n 2 > spk.list
 [ -s spk.list ] || { echo "$prog: no speakers in $corpus" >&2; exit 1; }
 timeout 60 "$python" local/prepare_corpus.py --spk-list spk.list "$corpus" data/slurm
 cp -r data/slurm data/runpl
