@@ -55,59 +55,78 @@ def load_all(scp):
     return {key: np.array(value) for key, value in kaldiio.load_scp(str(scp)).items()}
 
 
-def check_nothing_half_written(root, reference, ref_job_keys):
-    """What the killed run left: any scp names only complete archives with the right features."""
-    featdir = root / "mfcc_run"
-    for scp in sorted(featdir.glob("raw_mfcc_run.*.scp")):
+def check_nothing_half_written(root, kind, reference, ref_job_keys):
+    """What a killed run left: every scp names only complete archives with the right contents."""
+    outdir, scp_name = {"mfcc": ("mfcc_run", "feats.scp"), "vad": ("vad_run", "vad.scp")}[kind]
+    for scp in sorted((root / outdir).glob("*.scp")):
         job = scp.name.split(".")[1]
         assert ".tmp." not in scp.read_text()
-        feats = load_all(scp)  # every entry readable
-        assert list(feats) == ref_job_keys[job], f"{scp} is not the complete job {job} list"
-        for key, value in feats.items():
-            assert np.array_equal(value, reference[key]), key
-    feats_scp = root / "data" / "run" / "feats.scp"
-    if feats_scp.exists():
-        feats = load_all(feats_scp)
-        assert sorted(feats) == sorted(reference)
-        assert all(np.array_equal(feats[k], reference[k]) for k in reference)
+        values = load_all(scp)  # every entry readable
+        assert list(values) == ref_job_keys[job], f"{scp} is not the complete job {job} list"
+        assert all(np.array_equal(values[k], reference[k]) for k in values)
+    data_scp = root / "data" / "run" / scp_name
+    if data_scp.exists():
+        values = load_all(data_scp)
+        assert sorted(values) == sorted(reference)
+        assert all(np.array_equal(values[k], reference[k]) for k in reference)
 
 
-def test_make_mfcc_killed_and_rerun_equals_uninterrupted(tmp_path):
-    num_utts = make_recipe(tmp_path)
-    start = time.monotonic()
-    subprocess.run(make_mfcc(tmp_path, "ref"), cwd=tmp_path, env=env(), check=True, capture_output=True, timeout=300)
-    reference_seconds = time.monotonic() - start
-    reference = load_all(tmp_path / "data" / "ref" / "feats.scp")
-    assert len(reference) == num_utts
-    ref_job_keys = {scp.name.split(".")[1]: list(kaldiio.load_scp(str(scp)))
-                    for scp in (tmp_path / "mfcc_ref").glob("raw_mfcc_ref.*.scp")}
-
-    rng = np.random.default_rng(20261121)
-    # First kill: a seeded delay after the jobs start writing archives; then two at seeded times.
-    kills = [("writing", rng.uniform(0.0, 0.4))] + [("start", f * reference_seconds) for f in rng.uniform(0.2, 0.8, 2)]
+def kill_and_rerun(root, command, kind, rng, reference_seconds, reference, ref_job_keys, num_kills):
+    """SIGKILL ``command`` (its whole process group: step, run.pl, jobs) ``num_kills`` times, the
+    first a seeded delay after an archive starts being written, the others at seeded times; check
+    what is on disk after each; then run it to the end."""
+    outdir = root / {"mfcc": "mfcc_run", "vad": "vad_run"}[kind]
+    kills = [("writing", rng.uniform(0.0, 0.4))] + [("start", f * reference_seconds) for f in rng.uniform(0.2, 0.8, num_kills - 1)]
     killed_while_running = 0
     for event, delay in kills:
-        proc = subprocess.Popen(make_mfcc(tmp_path, "run"), cwd=tmp_path, env=env(), start_new_session=True,
+        proc = subprocess.Popen(command, cwd=root, env=env(), start_new_session=True,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while event == "writing" and proc.poll() is None and time.monotonic() < deadline:
-            if glob.glob(str(tmp_path / "mfcc_run" / "*.tmp.*")):
+            if glob.glob(str(outdir / "*.tmp.*")):
                 break
-            time.sleep(0.01)
+            time.sleep(0.005)
         try:
             proc.wait(timeout=delay)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)  # the step, run.pl and every job at once
+            os.killpg(proc.pid, signal.SIGKILL)
             killed_while_running += 1
         proc.wait(timeout=60)
         time.sleep(0.2)  # jobs of the group are gone by now; nothing of theirs writes after this
-        check_nothing_half_written(tmp_path, reference, ref_job_keys)
-    assert killed_while_running >= 2, "the kills should interrupt the step (machine far faster than the reference run?)"
+        check_nothing_half_written(root, kind, reference, ref_job_keys)
+    subprocess.run(command, cwd=root, env=env(), check=True, capture_output=True, timeout=300)
+    assert not [f for f in os.listdir(outdir) if ".tmp." in f], "leftovers of the killed runs remain"
+    return killed_while_running
 
-    subprocess.run(make_mfcc(tmp_path, "run"), cwd=tmp_path, env=env(), check=True, capture_output=True, timeout=300)
+
+def timed_reference(root, command, data_scp, outdir, prefix):
+    start = time.monotonic()
+    subprocess.run(command, cwd=root, env=env(), check=True, capture_output=True, timeout=300)
+    seconds = time.monotonic() - start
+    job_keys = {scp.name.split(".")[1]: list(kaldiio.load_scp(str(scp))) for scp in (root / outdir).glob(f"{prefix}.*.scp")}
+    return seconds, load_all(root / "data" / "ref" / data_scp), job_keys
+
+
+def vad_step(name):
+    return ["steps/compute_vad_decision.sh", "--nj", "2", f"data/{name}", f"exp/make_vad/{name}", f"vad_{name}"]
+
+
+def test_feature_stage_killed_and_rerun_equals_uninterrupted(tmp_path):
+    num_utts = make_recipe(tmp_path)
+    rng = np.random.default_rng(20261121)
+    seconds, reference, job_keys = timed_reference(tmp_path, make_mfcc(tmp_path, "ref"), "feats.scp", "mfcc_ref", "raw_mfcc_ref")
+    assert len(reference) == num_utts
+    killed = kill_and_rerun(tmp_path, make_mfcc(tmp_path, "run"), "mfcc", rng, seconds, reference, job_keys, 3)
+    assert killed >= 2, "the kills should interrupt the step (machine far faster than the reference run?)"
     resumed = load_all(tmp_path / "data" / "run" / "feats.scp")
     assert sorted(resumed) == sorted(reference)
     for key in reference:
         assert resumed[key].dtype == reference[key].dtype and np.array_equal(resumed[key], reference[key]), key
     assert (tmp_path / "data" / "run" / "utt2num_frames").read_text() == (tmp_path / "data" / "ref" / "utt2num_frames").read_text()
-    assert not [f for f in os.listdir(tmp_path / "mfcc_run") if ".tmp." in f], "leftovers of the killed runs remain"
+
+    # The stage's second step, VAD, on those features.
+    seconds, reference, job_keys = timed_reference(tmp_path, vad_step("ref"), "vad.scp", "vad_ref", "vad_ref")
+    killed = kill_and_rerun(tmp_path, vad_step("run"), "vad", rng, seconds, reference, job_keys, 2)
+    assert killed >= 1
+    resumed = load_all(tmp_path / "data" / "run" / "vad.scp")
+    assert sorted(resumed) == sorted(reference) and all(np.array_equal(resumed[k], reference[k]) for k in reference)
