@@ -153,6 +153,7 @@ recipe=$tmp/recipe
 mkdir -p "$recipe"
 for item in steps utils conf sidkd local path.sh; do ln -s "$root/$item" "$recipe/$item"; done
 cd "$recipe"
+. ./path.sh  # utils/ and steps/ on PATH, as run.sh has them
 find "$corpus/" -mindepth 1 -maxdepth 1 -type d -printf '%f\n' | LC_ALL=C sort | head -n 2 > spk.list
 [ -s spk.list ] || { echo "$prog: no speakers in $corpus" >&2; exit 1; }
 timeout 60 "$python" local/prepare_corpus.py --spk-list spk.list "$corpus" data/slurm
@@ -184,7 +185,40 @@ assert not differ, f"{len(differ)} utterances differ, e.g. {differ[:3]}"
 assert open(f"{slurm}/utt2num_frames").read() == open(f"{runpl}/utt2num_frames").read()
 print(f"test_slurm.sh: {num_utts} utterances: features through slurm.pl equal those through run.pl")
 EOF
-# TODO(ivector): steps/extract_ivectors.sh --cmd slurm.pl vs run.pl, once it is on main.
+# i-vectors through slurm.pl and run.pl: a tiny extractor trained with run.pl on the run.pl data
+# dir, then the same extraction with both runners.
+if [ -x steps/extract_ivectors.sh ]; then
+  timeout 120 steps/compute_vad_decision.sh --nj 2 data/runpl exp/make_vad/runpl vad_runpl
+  timeout 300 steps/train_diag_ubm.sh --nj 2 --num-gaussians 4 --num-iters 1 --num-iters-init 4 --subsample 1 \
+    data/runpl exp/diag_ubm
+  timeout 300 steps/train_full_ubm.sh --nj 2 --num-iters 1 --num-gselect 3 data/runpl exp/diag_ubm exp/full_ubm
+  timeout 300 steps/train_ivector_extractor.sh --nj 2 --num-iters 1 --ivector-dim 4 --num-gselect 3 \
+    --gaussian-min-count 10 exp/full_ubm data/runpl exp/extractor
+  start=$(date +%s)
+  timeout 300 steps/extract_ivectors.sh --cmd "utils/slurm.pl --poll-interval 1 --gone-grace 20" --nj 2 \
+    --num-gselect 3 exp/extractor data/runpl exp/ivectors_slurm
+  say "slurm.pl: extract_ivectors.sh took $(( $(date +%s) - start )) s"
+  ls exp/ivectors_slurm/log/q/done.* > /dev/null \
+    || { echo "$prog: no slurm.pl task markers under exp/ivectors_slurm/log/q: not run through Slurm" >&2; exit 1; }
+  timeout 300 steps/extract_ivectors.sh --cmd run.pl --nj 2 --num-gselect 3 exp/extractor data/runpl exp/ivectors_runpl
+  timeout 60 "$python" - exp/ivectors_slurm exp/ivectors_runpl "$num_utts" <<'EOF'
+import sys
+
+import kaldiio
+import numpy as np
+
+slurm, runpl, num_utts = sys.argv[1], sys.argv[2], int(sys.argv[3])
+for name in ("ivector.scp", "spk_ivector.scp"):
+    a, b = kaldiio.load_scp(f"{slurm}/{name}"), kaldiio.load_scp(f"{runpl}/{name}")
+    assert sorted(a) == sorted(b) and len(a) > 0, f"{name}: the two runs have different keys"
+    differ = [k for k in a if not np.array_equal(a[k], b[k])]
+    assert not differ, f"{name}: {len(differ)} vectors differ, e.g. {differ[:3]}"
+print(f"test_slurm.sh: {len(kaldiio.load_scp(slurm + '/ivector.scp'))} of {num_utts} utterances: "
+      "i-vectors through slurm.pl equal those through run.pl")
+EOF
+else
+  say "no steps/extract_ivectors.sh here: i-vector extraction through Slurm not tested"
+fi
 
 # A failing task: slurm.pl exits non-zero and names its log, as run.pl does.
 set +e

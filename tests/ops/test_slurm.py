@@ -16,6 +16,8 @@ def test_real_slurm():
                           stderr=subprocess.STDOUT, text=True, timeout=700)
     assert proc.returncode == 0, proc.stdout[-6000:]
     assert "features through slurm.pl equal those through run.pl" in proc.stdout
+    if os.path.exists(os.path.join(REPO_ROOT, "steps", "extract_ivectors.sh")):
+        assert "i-vectors through slurm.pl equal those through run.pl" in proc.stdout
     assert "task 1 of Slurm job" in proc.stdout and "ended without reporting a status" in proc.stdout
     assert proc.stdout.rstrip().endswith("PASS")
 
