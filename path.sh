@@ -1,5 +1,5 @@
 # Sourced by run.sh and every steps/*.sh: puts the toolkit on PATH and fixes the locale.
-SIDKD_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SIDKD_ROOT=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 export SIDKD_ROOT
 # The project's environment (made by utils/setup_env.sh), if there is one.
 if [ -f "$SIDKD_ROOT/.venv/bin/activate" ] && [ -z "${SIDKD_NO_VENV:-}" ]; then
