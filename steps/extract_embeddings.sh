@@ -30,7 +30,8 @@ out=$3
 for f in "$model_dir/model.json" "$model_dir/$model" "$data/wav.scp" "$data/utt2spk"; do
   [ -f "$f" ] || { echo "$0: no such file: $f" >&2; exit 1; }
 done
-num_spk=$(wc -l < "$data/spk2utt" 2>/dev/null || cut -d' ' -f2 "$data/utt2spk" | sort -u | wc -l)
+# split_data.sh keeps speakers whole: no more jobs than speakers.
+num_spk=$(cut -d' ' -f2 "$data/utt2spk" | sort -u | wc -l)
 [ "$nj" -le "$num_spk" ] || nj=$num_spk
 mkdir -p "$out/log"
 utils/split_data.sh "$data" "$nj"

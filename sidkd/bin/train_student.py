@@ -26,6 +26,8 @@ def main(argv=None) -> int:
     parser.add_argument("--teacher-scp", default="", help="teacher i-vectors (scp file or rspecifier)")
     parser.add_argument("--dir", required=True, help="output directory")
     parser.add_argument("--kd-weight", type=float, default=None, help="λ (overrides loss.kd.weight of the yaml)")
+    parser.add_argument("--kd-normalisation", default=None, choices=["none", "mean", "length", "whiten"],
+                        help="teacher-side normalisation (overrides loss.kd.normalisation of the yaml)")
     parser.add_argument("--seed", type=int, default=None, help="overrides seed of the yaml")
     parser.add_argument("--num-epochs", type=int, default=None, help="overrides optim.num_epochs of the yaml")
     parser.add_argument("--stop-after-epoch", type=int, default=None,
@@ -34,9 +36,13 @@ def main(argv=None) -> int:
     parser.add_bool("--resume", False, "continue from the newest checkpoint in DIR/checkpoints")
     # The network's yaml is not a Kaldi option file: _parse takes --config before ArgumentParser does.
     args, yaml_path = _parse(parser, argv)
+    if int(os.environ.get("RANK", "0")) > 0:  # under torchrun, one process tells the story
+        logging.getLogger().setLevel(logging.WARNING)
     overrides: dict = {}
     if args.kd_weight is not None:
         overrides.setdefault("loss", {}).setdefault("kd", {})["weight"] = args.kd_weight
+    if args.kd_normalisation is not None:
+        overrides.setdefault("loss", {}).setdefault("kd", {})["normalisation"] = args.kd_normalisation
     if args.seed is not None:
         overrides["seed"] = args.seed
     if args.num_epochs is not None:

@@ -187,9 +187,11 @@ class ChunkBatchDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.batches)
 
-    def _crop(self, utt: int, rng: np.random.Generator) -> np.ndarray:
+    def crop_features(self, utt: int, rng: np.random.Generator, length: int | None = None) -> np.ndarray:
+        """Features of one random, augmented crop of ``length`` samples (default: the chunk length)."""
         a = self.augment
-        x = crop_or_repeat(self.audio.samples[utt], self.chunk_samples, rng)
+        length = length or self.chunk_samples
+        x = crop_or_repeat(self.audio.samples[utt], length, rng)
         if a.reverb_prob > 0 and rng.random() < a.reverb_prob:
             x = reverberate(x, synthetic_rir(rng.uniform(*a.rt60), self.audio.sample_rate, rng))
         if a.babble_prob > 0 and rng.random() < a.babble_prob:
@@ -198,7 +200,7 @@ class ChunkBatchDataset(torch.utils.data.Dataset):
             noise = np.zeros_like(x)
             for other in others:
                 if other != utt:
-                    noise += crop_or_repeat(self.audio.samples[other], self.chunk_samples, rng)
+                    noise += crop_or_repeat(self.audio.samples[other], length, rng)
             x = mix_at_snr(x, noise, rng.uniform(*a.snr_db))
         feats = self.frontend(x)
         if a.specaugment_prob > 0 and rng.random() < a.specaugment_prob:
@@ -208,7 +210,7 @@ class ChunkBatchDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         batch, batch_id = self.batches[i], self.batch_ids[i]
         positions = range(len(batch))[self.positions]
-        feats = np.stack([self._crop(batch[j], np.random.default_rng([self.seed, self.epoch, batch_id, j, 2]))
+        feats = np.stack([self.crop_features(batch[j], np.random.default_rng([self.seed, self.epoch, batch_id, j, 2]))
                           for j in positions])
         utts = np.array([batch[j] for j in positions])
         labels = torch.from_numpy(self.audio.labels[utts])

@@ -10,10 +10,6 @@ from sidkd.nnet.trainer import load_config, train
 from nnet_helpers import make_tiny_data, tiny_config
 
 
-def _params(state):
-    return {k: v for k, v in state.items()}
-
-
 def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, standin_fbank_backend, caplog):
     data, teacher = make_tiny_data(str(tmp_path), missing_teacher=("spk1-u2",))
     config = load_config(None, tiny_config())
@@ -70,7 +66,6 @@ def test_two_cpu_processes_keep_identical_parameters(tmp_path, standin_fbank_bac
                        nprocs=2, join=True, start_method="fork")
     r0, r1 = results[0], results[1]
     initial = ckpt.load(str(tmp_path / "ddp" / "checkpoints" / "epoch_1.pt"))["model"]
-    moved = False
     for name in r0:
         assert torch.equal(r0[name], r1[name]), name
         assert torch.equal(r0[name], initial[name]), name  # rank 0 saved what both hold
