@@ -6,8 +6,10 @@ filterbank itself is sidkd.feat's Kaldi-compatible ``compute_fbank`` (one implem
 fbank in the toolkit), followed by per-segment mean normalisation (CMN over the crop), done
 identically in training and embedding extraction.
 
-Options come from the ``features:`` yaml section: ``fbank`` holds FbankOptions fields
-(Kaldi names with underscores, e.g. ``num_mel_bins``); ``cmn`` switches the mean normalisation.
+Options come from the ``features:`` yaml section: ``kind`` is ``fbank`` (default) or ``mfcc``
+(sidkd.feat's ``compute_mfcc``); the section named by the kind (``fbank:`` / ``mfcc:``) holds
+FbankOptions / MfccOptions fields (Kaldi names with underscores, e.g. ``num_mel_bins``); ``cmn``
+switches the mean normalisation.
 """
 
 from __future__ import annotations
@@ -25,24 +27,38 @@ def fbank_backend():
     return FbankOptions, compute_fbank
 
 
-class FeatureFrontEnd:
-    """samples (float32, 16-bit scale) -> (frames, bins) float32 features."""
+def mfcc_backend():
+    from sidkd.feat import MfccOptions, compute_mfcc
 
-    def __init__(self, fbank: dict | None = None, cmn: bool = True, sample_rate: int = 16000):
-        self.fbank = dict(fbank or {})
+    return MfccOptions, compute_mfcc
+
+
+class FeatureFrontEnd:
+    """samples (float32, 16-bit scale) -> (frames, dims) float32 features."""
+
+    def __init__(self, options: dict | None = None, cmn: bool = True, sample_rate: int = 16000, kind: str = "fbank"):
+        if kind not in ("fbank", "mfcc"):
+            raise ValueError(f"unknown feature kind {kind!r} (fbank or mfcc)")
+        self.kind = kind
+        self.options = dict(options or {})
         self.cmn = cmn
         self.sample_rate = sample_rate
         self._options = None
         self._compute = None
+        self._dim = None
 
     @property
     def num_bins(self) -> int:
-        return int(self.fbank.get("num_mel_bins", 23))  # 23: Kaldi's default for compute-fbank-feats
+        """Feature dimension, found by computing the features of a short noise signal."""
+        if self._dim is None:
+            probe = np.random.default_rng(0).standard_normal(self.sample_rate // 2).astype(np.float32) * 100
+            self._dim = int(self(probe).shape[1])
+        return self._dim
 
     def _ready(self):
         if self._compute is None:
-            options_class, self._compute = fbank_backend()
-            self._options = options_class(**self.fbank)
+            options_class, self._compute = fbank_backend() if self.kind == "fbank" else mfcc_backend()
+            self._options = options_class(**self.options)
         return self._compute, self._options
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:

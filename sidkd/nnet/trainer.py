@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 DEFAULTS = {
     "seed": 777,
     "device": "auto",  # auto: cuda when present
-    "features": {"sample_rate": 16000, "chunk_seconds": 2.0, "cmn": True, "fbank": {"num_mel_bins": 80}},
+    "features": {"kind": "fbank", "sample_rate": 16000, "chunk_seconds": 2.0, "cmn": True,
+                 "fbank": {"num_mel_bins": 80}},
     "model": {"type": "resnet", "depths": [2, 2, 2, 2], "width": 16, "embedding_dim": 256,
               "pooling": "attentive", "attention_dim": 128},
     "loss": {"aam": {"margin": 0.2, "scale": 32.0, "sub_centers": 1, "margin_warmup_epochs": [0, 0]},
@@ -54,7 +55,7 @@ DEFAULTS = {
 def _merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in (over or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "fbank":
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("fbank", "mfcc"):
             out[key] = _merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)
@@ -74,8 +75,9 @@ def load_config(path: str | None, overrides: dict | None = None) -> dict:
 
 
 def frontend_from_config(features: dict) -> FeatureFrontEnd:
-    return FeatureFrontEnd(features.get("fbank"), cmn=bool(features.get("cmn", True)),
-                           sample_rate=int(features.get("sample_rate", 16000)))
+    kind = features.get("kind", "fbank")
+    return FeatureFrontEnd(features.get(kind), cmn=bool(features.get("cmn", True)),
+                           sample_rate=int(features.get("sample_rate", 16000)), kind=kind)
 
 
 class StudentWithHeads(nn.Module):

@@ -96,3 +96,25 @@ def test_teacher_lookup_and_batches(tmp_path, standin_fbank_backend):
     torch.testing.assert_close(half[1][0], feats[2:])
     with pytest.raises(DataError):
         load_teacher_vectors("scp:" + str(tmp_path / "nothing.scp"), audio.utts)
+
+
+def test_frontend_kinds_dimension_and_cmn(monkeypatch, standin_fbank_backend):
+    import sidkd.nnet.features as features
+    from nnet_helpers import StandInFbankOptions, standin_fbank
+
+    def standin_mfcc(samples, opts):  # a DCT of the stand-in fbank, first 5 coefficients
+        fb = standin_fbank(samples, opts)
+        n = fb.shape[1]
+        dct = np.cos(np.pi / n * (np.arange(n)[:, None] + 0.5) * np.arange(5)[None, :])
+        return (fb @ dct).astype(np.float32)
+
+    monkeypatch.setattr(features, "mfcc_backend", lambda: (StandInFbankOptions, standin_mfcc))
+    x = np.random.default_rng(0).standard_normal(4000).astype(np.float32) * 1000
+    fb = FeatureFrontEnd({"num_mel_bins": 12}, kind="fbank")
+    mf = FeatureFrontEnd({"num_mel_bins": 12}, kind="mfcc", cmn=False)
+    assert fb.num_bins == 12 and mf.num_bins == 5
+    raw = standin_fbank(x, StandInFbankOptions(num_mel_bins=12))
+    np.testing.assert_allclose(fb(x), raw - raw.mean(0), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(mf(x), standin_mfcc(x, StandInFbankOptions(num_mel_bins=12)), rtol=1e-6)
+    with pytest.raises(ValueError):
+        FeatureFrontEnd({}, kind="plp")

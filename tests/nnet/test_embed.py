@@ -49,3 +49,22 @@ def test_extract_embeddings_program(tmp_path, standin_fbank_backend):
             ref = np.mean([embedder(torch.from_numpy(frontend(s))[None])[0].numpy() for s in segments], axis=0)
         np.testing.assert_allclose(table["spk1-u2"], ref, rtol=1e-4, atol=1e-5)
         assert table["spk1-u2"].shape == (8,)
+
+
+def test_train_program_rejects_bad_input(tmp_path, standin_fbank_backend):
+    import pytest
+    import yaml
+
+    from sidkd.bin import train_student
+    from sidkd.errors import DataError
+
+    data, _ = make_tiny_data(str(tmp_path))
+    conf = tmp_path / "student.yaml"
+    conf.write_text(yaml.safe_dump(tiny_config()))
+    with pytest.raises(DataError, match="no such file"):
+        train_student.main(["--config", str(conf), "--train-data", str(tmp_path / "nodata"), "--dir", str(tmp_path / "x")])
+    with pytest.raises(DataError, match="teacher"):  # λ > 0 without teacher vectors
+        train_student.main(["--config", str(conf), "--train-data", data, "--dir", str(tmp_path / "x"),
+                            "--kd-weight", "1.0"])
+    with pytest.raises(DataError, match="no such network config"):
+        train_student.main(["--config", str(tmp_path / "none.yaml"), "--train-data", data, "--dir", str(tmp_path)])
