@@ -23,8 +23,7 @@ def corpora():
     return CORPORA
 
 
-@pytest.fixture
-def subprocess_env():
+def tool_env():
     """Environment for running steps/utils/programs: this checkout first on PATH and PYTHONPATH."""
     env = dict(os.environ)
     env["PYTHONPATH"] = REPO_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
@@ -34,6 +33,11 @@ def subprocess_env():
     env["LC_ALL"] = "C"
     env["OMP_NUM_THREADS"] = "1"
     return env
+
+
+@pytest.fixture
+def subprocess_env():
+    return tool_env()
 
 
 def tone(seconds=0.5, rate=16000, freq=440.0, amplitude=0.3, seed=0):

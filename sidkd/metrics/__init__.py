@@ -1,0 +1,12 @@
+"""Verification metrics: EER, minDCF, actual DCF and DET curves (MATH.md section 5)."""
+
+from sidkd.metrics.rates import (
+    DetPoints,
+    actual_dcf,
+    det_points,
+    equal_error_rate,
+    min_dcf,
+    split_scores,
+)
+
+__all__ = ["DetPoints", "det_points", "equal_error_rate", "min_dcf", "actual_dcf", "split_scores"]

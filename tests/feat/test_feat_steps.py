@@ -1,0 +1,70 @@
+"""steps/make_mfcc.sh, make_fbank.sh, compute_vad_decision.sh on a tiny data dir (needs utils/)."""
+
+import glob
+import os
+import shutil
+import subprocess
+import sys
+
+import kaldiio
+
+from tests.conftest import CORPORA, REPO_ROOT as REPO
+
+
+def make_recipe(tmp_path):
+    for item in ("steps", "utils", "conf", "sidkd", "path.sh", "cmd.sh"):
+        os.symlink(os.path.join(REPO, item), tmp_path / item)
+    data = tmp_path / "data" / "mini"
+    data.mkdir(parents=True)
+    corpora = CORPORA
+    utts = []
+    for spk in ("03401e93", "0487ba9b"):
+        for path in sorted(glob.glob(os.path.join(corpora, "speechcommands", spk, "*.flac")))[:4]:
+            utts.append((f"{spk}-{os.path.basename(path)[:-5]}", spk, path))
+    utts.append(("0487ba9b-zz_missing", "0487ba9b", str(tmp_path / "missing.flac")))
+    utts.sort()
+    (data / "wav.scp").write_text("".join(f"{u} {p}\n" for u, _, p in utts))
+    (data / "utt2spk").write_text("".join(f"{u} {s}\n" for u, s, _ in utts))
+    spk2utt = {}
+    for u, s, _ in utts:
+        spk2utt.setdefault(s, []).append(u)
+    (data / "spk2utt").write_text("".join(f"{s} {' '.join(us)}\n" for s, us in sorted(spk2utt.items())))
+    return tmp_path, data, len(utts) - 1
+
+
+def sh(args, cwd, check=True):
+    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
+    env = dict(os.environ, LC_ALL="C", OMP_NUM_THREADS="1", PYTHONPATH=REPO, PATH=path)
+    proc = subprocess.run(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{args} failed ({proc.returncode}):\n{proc.stdout[-4000:]}")
+    return proc
+
+
+def test_feature_steps_skip_report_and_combine(tmp_path):
+    recipe, data, good = make_recipe(tmp_path)
+    # 1 of the utterances is missing: over the default 1%, the step fails and names it.
+    failed = sh(["steps/make_mfcc.sh", "--nj", "2", "data/mini"], recipe, check=False)
+    assert failed.returncode != 0
+    assert "0487ba9b-zz_missing" in failed.stdout and "more than --max-fail-fraction" in failed.stdout
+    done = sh(["steps/make_mfcc.sh", "--nj", "2", "--max-fail-fraction", "0.2", "data/mini"], recipe)
+    assert f"{good + 1} utterances, {good} with mfcc features, 1 skipped" in done.stdout
+    feats = kaldiio.load_scp(str(data / "feats.scp"))
+    assert len(feats) == good and all(feats[k].shape == (100, 24) for k in feats)
+    assert (data / "utt2num_frames").read_text().split()[1::2] == ["100"] * good
+    assert sorted(glob.glob(str(recipe / "mfcc" / "raw_mfcc_mini.*.ark"))) == [
+        str(recipe / "mfcc" / f"raw_mfcc_mini.{j}.ark") for j in (1, 2)
+    ]
+    fixed = sh(["utils/fix_data_dir.sh", "data/mini"], recipe)
+    assert f"kept {good} of {good + 1}" in fixed.stdout
+    vad = sh(["steps/compute_vad_decision.sh", "--nj", "2", "data/mini"], recipe)
+    assert f"{good} of {good} utterances have VAD; voiced frames:" in vad.stdout
+    vads = kaldiio.load_scp(str(data / "vad.scp"))
+    assert sorted(vads) == sorted(feats) and all(vads[k].shape == (100,) for k in vads)
+    sh(["utils/validate_data_dir.sh", "--no-text", "data/mini"], recipe)
+
+    unwanted = shutil.ignore_patterns("split*", ".backup", "feats.scp", "vad.scp", "utt2num_frames")
+    shutil.copytree(data, recipe / "data" / "mini_fbank", ignore=unwanted)
+    sh(["steps/make_fbank.sh", "--nj", "1", "data/mini_fbank"], recipe)
+    fbank = kaldiio.load_scp(str(recipe / "data" / "mini_fbank" / "feats.scp"))
+    assert all(fbank[k].shape == (100, 80) for k in fbank) and len(fbank) == good
