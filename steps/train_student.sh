@@ -9,6 +9,7 @@ help_message="Usage: $0 [options] <train-data> <teacher-scp|none> <dir>
 Options:
   --nnet-config FILE   # network/training yaml (default: conf/student.yaml)
   --kd-weight W        # λ of L = L_AAM + λ·L_kd (default: the yaml's loss.kd.weight)
+  --kd-normalisation N # teacher side: none|mean|length|whiten (default: the yaml's loss.kd.normalisation)
   --seed N             # default: the yaml's seed
   --num-procs N        # >1: torchrun --nproc_per_node N (DistributedDataParallel)
   --device D           # auto | cpu | cuda (default: the yaml's device)
@@ -18,6 +19,7 @@ set -euo pipefail
 
 nnet_config=conf/student.yaml
 kd_weight=
+kd_normalisation=
 seed=
 num_procs=1
 device=
@@ -40,6 +42,7 @@ if [ "$teacher" != none ]; then
 fi
 opts=(--config "$nnet_config" --train-data "$data" --dir "$dir" --resume "$resume" "${teacher_opt[@]}")
 [ -n "$kd_weight" ] && opts+=(--kd-weight "$kd_weight")
+[ -n "$kd_normalisation" ] && opts+=(--kd-normalisation "$kd_normalisation")
 [ -n "$seed" ] && opts+=(--seed "$seed")
 [ -n "$device" ] && opts+=(--device "$device")
 
