@@ -112,8 +112,12 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, object, int], StepResult
     found = ckpt.list_checkpoints(ckpt_dir) if resume else []
     if found:
         state = ckpt.load(found[-1][1])
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError) as exc:
+            raise DataError(f"{found[-1][1]} does not fit this configuration ({str(exc).splitlines()[0]}); "
+                            f"remove {ckpt_dir} to start afresh") from exc
         scheduler.load_state_dict(state["scheduler"])
         ckpt.set_rng_state(state["rng"])
         start_epoch, step = int(state["epoch"]) + 1, int(state["step"])

@@ -75,3 +75,17 @@ def test_two_cpu_processes_keep_identical_parameters(tmp_path, standin_fbank_bac
     fresh = build_model(tiny_config()["model"], 8)
     moved = any(not torch.equal(p, r0["embedder." + n]) for n, p in fresh.named_parameters())
     assert moved
+
+
+def test_resume_with_another_network_is_a_clear_error(tmp_path, standin_fbank_backend):
+    import pytest
+
+    from sidkd.errors import DataError
+
+    data, _ = make_tiny_data(str(tmp_path))
+    conf = tiny_config(loss={"aam": {"margin": 0.2, "scale": 16.0}, "kd": {"weight": 0.0}})
+    conf["optim"] = {**conf["optim"], "num_epochs": 1}
+    train(load_config(None, conf), data, str(tmp_path / "exp"))
+    conf["model"] = {**conf["model"], "embedding_dim": 6}
+    with pytest.raises(DataError, match="does not fit this configuration"):
+        train(load_config(None, conf), data, str(tmp_path / "exp"), resume=True)
