@@ -35,7 +35,7 @@ DEFAULTS = {
     "seed": 777,
     "device": "auto",  # auto: cuda when present
     "features": {"kind": "fbank", "sample_rate": 16000, "chunk_seconds": 2.0, "cmn": True,
-                 "fbank": {"num_mel_bins": 80}},
+                 "fbank": {"num_mel_bins": 80}, "mfcc": {}},
     "model": {"type": "resnet", "depths": [2, 2, 2, 2], "width": 16, "embedding_dim": 256,
               "pooling": "attentive", "attention_dim": 128},
     "loss": {"aam": {"margin": 0.2, "scale": 32.0, "sub_centers": 1, "margin_warmup_epochs": [0, 0]},
@@ -59,7 +59,21 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
+# Sections whose keys are not checked against DEFAULTS: options handed on as they are.
+_FREE_SECTIONS = ("fbank", "mfcc", "augment")
+
+
+def _check_keys(conf: dict, defaults: dict, where: str, path: str) -> None:
+    """A misspelt key would silently fall back to its default: name it instead."""
+    for key, value in conf.items():
+        if key not in defaults:
+            raise DataError(f"{path}: unknown setting {where}{key!r}; known here: {sorted(defaults)}")
+        if isinstance(value, dict) and isinstance(defaults[key], dict) and key not in _FREE_SECTIONS:
+            _check_keys(value, defaults[key], f"{where}{key}.", path)
+
+
 def load_config(path: str | None, overrides: dict | None = None) -> dict:
+    """The yaml over DEFAULTS, then ``overrides``; unknown keys are an error."""
     import yaml
 
     conf = {}
@@ -68,6 +82,7 @@ def load_config(path: str | None, overrides: dict | None = None) -> dict:
             conf = yaml.safe_load(handle) or {}
         if not isinstance(conf, dict):
             raise DataError(f"{path}: expected a yaml mapping")
+        _check_keys(conf, DEFAULTS, "", path)
     return _merge(_merge(DEFAULTS, conf), overrides or {})
 
 

@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import torch
 from nnet_helpers import make_tiny_data, tiny_config
@@ -7,6 +9,7 @@ from sidkd.io.ark import load_table
 from sidkd.io.audio import AudioReader
 from sidkd.nnet.embed import crop, split_equal
 from sidkd.nnet.trainer import frontend_from_config, load_config, load_embedder, train
+from tests.conftest import REPO_ROOT
 
 
 def test_crop_and_split():
@@ -68,3 +71,16 @@ def test_train_program_rejects_bad_input(tmp_path, standin_fbank_backend):
                             "--kd-weight", "1.0"])
     with pytest.raises(DataError, match="no such network config"):
         train_student.main(["--config", str(tmp_path / "none.yaml"), "--train-data", data, "--dir", str(tmp_path)])
+
+
+def test_config_rejects_unknown_keys(tmp_path):
+    import pytest
+
+    from sidkd.errors import DataError
+
+    for path in ("conf/student.yaml", "conf/student_gpu.yaml"):
+        load_config(os.path.join(REPO_ROOT, path))  # the shipped configs load
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim:\n  lr_final: 0.1\n")
+    with pytest.raises(DataError, match="optim.'lr_final'"):
+        load_config(str(bad))
