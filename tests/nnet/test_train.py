@@ -89,3 +89,25 @@ def test_resume_with_another_network_is_a_clear_error(tmp_path, standin_fbank_ba
     conf["model"] = {**conf["model"], "embedding_dim": 6}
     with pytest.raises(DataError, match="does not fit this configuration"):
         train(load_config(None, conf), data, str(tmp_path / "exp"), resume=True)
+
+
+def test_rng_states_round_trip_through_a_weights_only_file(tmp_path):
+    import random
+
+    import numpy as np
+
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    random.random(), np.random.standard_normal(3), torch.randn(2)  # move every generator
+    path = str(tmp_path / "state.pt")
+    ckpt.save_atomic({"format": ckpt.CHECKPOINT_FORMAT, "version": ckpt.FORMAT_VERSION, "rng": ckpt.rng_state()},
+                     path)
+    expected = (random.random(), np.random.standard_normal(4).tolist(), np.random.normal(), torch.randn(3))
+    random.seed(9)
+    np.random.seed(9)
+    torch.manual_seed(9)
+    ckpt.set_rng_state(ckpt.load(path)["rng"])
+    got = (random.random(), np.random.standard_normal(4).tolist(), np.random.normal(), torch.randn(3))
+    assert got[:3] == expected[:3] and torch.equal(got[3], expected[3])
+    assert [name for name in os.listdir(tmp_path)] == ["state.pt"]  # no temporary left behind
