@@ -76,24 +76,33 @@ def kill_and_rerun(root, command, kind, rng, reference_seconds, reference, ref_j
     first a seeded delay after an archive starts being written, the others at seeded times; check
     what is on disk after each; then run it to the end."""
     outdir = root / {"mfcc": "mfcc_run", "vad": "vad_run"}[kind]
-    kills = [("writing", rng.uniform(0.0, 0.4))] + [("start", f * reference_seconds) for f in rng.uniform(0.2, 0.8, num_kills - 1)]
+    # The first kill comes a seeded delay after an archive starts being written, the others at
+    # seeded fractions of the reference run's time. A run that ends before its kill (the machine
+    # got faster) is tried again with half the delay, so the kills happen whatever the load.
+    plan = [("writing", rng.uniform(0.0, 0.4))] + [("start", f * reference_seconds) for f in rng.uniform(0.2, 0.8, num_kills - 1)]
     killed_while_running = 0
-    for event, delay in kills:
-        proc = subprocess.Popen(command, cwd=root, env=env(), start_new_session=True,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while event == "writing" and proc.poll() is None and time.monotonic() < deadline:
-            if glob.glob(str(outdir / "*.tmp.*")):
+    for event, delay in plan:
+        for _attempt in range(8):
+            proc = subprocess.Popen(command, cwd=root, env=env(), start_new_session=True,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 120
+            while event == "writing" and proc.poll() is None and time.monotonic() < deadline:
+                if glob.glob(str(outdir / "*.tmp.*")):
+                    break
+                time.sleep(0.005)
+            killed = False
+            try:
+                proc.wait(timeout=delay)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                killed = True
+            proc.wait(timeout=60)
+            time.sleep(0.2)  # jobs of the group are gone by now; nothing of theirs writes after this
+            check_nothing_half_written(root, kind, reference, ref_job_keys)
+            if killed:
+                killed_while_running += 1
                 break
-            time.sleep(0.005)
-        try:
-            proc.wait(timeout=delay)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            killed_while_running += 1
-        proc.wait(timeout=60)
-        time.sleep(0.2)  # jobs of the group are gone by now; nothing of theirs writes after this
-        check_nothing_half_written(root, kind, reference, ref_job_keys)
+            delay /= 2
     subprocess.run(command, cwd=root, env=env(), check=True, capture_output=True, timeout=300)
     assert not [f for f in os.listdir(outdir) if ".tmp." in f], "leftovers of the killed runs remain"
     return killed_while_running
