@@ -28,13 +28,18 @@ done
 mkdir -p "$vaddir" "$logdir"
 vaddir=$(cd "$vaddir" && pwd)
 
+# An old vad.scp would point into the archives the jobs now replace: drop it first. Leftovers of a
+# killed run go too (never read: archives are renamed into place only when complete).
+rm -f "$data/vad.scp" "$data/vad.scp.tmp" "$vaddir/vad_${name}".*.tmp.*
+
 utils/split_data.sh "$data" "$nj"
 sdata=$data/split$nj
 $cmd JOB=1:"$nj" "$logdir/vad_${name}.JOB.log" \
   python -m sidkd.bin.compute_vad --config="$vad_config" "scp:$sdata/JOB/feats.scp" \
     "ark,scp:$vaddir/vad_${name}.JOB.ark,$vaddir/vad_${name}.JOB.scp"
 
-for n in $(seq "$nj"); do cat "$vaddir/vad_${name}.$n.scp"; done | sort > "$data/vad.scp"
+for n in $(seq "$nj"); do cat "$vaddir/vad_${name}.$n.scp"; done | sort > "$data/vad.scp.tmp"
+mv "$data/vad.scp.tmp" "$data/vad.scp"  # complete or absent, never partial
 
 num_feats=$(wc -l < "$data/feats.scp")
 num_vad=$(wc -l < "$data/vad.scp")

@@ -62,6 +62,9 @@ segments_opt=
 num_frames_opt=
 $write_utt2num_frames && num_frames_opt="--write-utt2num-frames=$logdir/utt2num_frames.JOB"
 
+# Leftovers of a killed run (never read: archives are renamed into place only when complete).
+rm -f "$featdir/raw_${feat_type}_${name}".*.tmp.* "$data"/feats.scp.tmp "$data"/utt2num_frames.tmp
+
 # Jobs never fail for skipped utterances (--max-fail-fraction=1): the fraction is judged below,
 # over the whole data dir, where a few bad files in a small job are not a reason to stop.
 $cmd JOB=1:"$nj" "$logdir/make_${feat_type}_${name}.JOB.log" \
@@ -69,10 +72,14 @@ $cmd JOB=1:"$nj" "$logdir/make_${feat_type}_${name}.JOB.log" \
     $segments_opt $num_frames_opt "scp:$sdata/JOB/wav.scp" \
     "ark,scp:$featdir/raw_${feat_type}_${name}.JOB.ark,$featdir/raw_${feat_type}_${name}.JOB.scp"
 
-for n in $(seq "$nj"); do cat "$featdir/raw_${feat_type}_${name}.$n.scp"; done | sort > "$data/feats.scp"
+# Written under a temporary name and renamed, feats.scp last: a step killed here leaves no
+# partial feats.scp that a later stage (or a resumed run.sh) would take for complete.
 if $write_utt2num_frames; then
-  for n in $(seq "$nj"); do cat "$logdir/utt2num_frames.$n"; done | sort > "$data/utt2num_frames"
+  for n in $(seq "$nj"); do cat "$logdir/utt2num_frames.$n"; done | sort > "$data/utt2num_frames.tmp"
+  mv "$data/utt2num_frames.tmp" "$data/utt2num_frames"
 fi
+for n in $(seq "$nj"); do cat "$featdir/raw_${feat_type}_${name}.$n.scp"; done | sort > "$data/feats.scp.tmp"
+mv "$data/feats.scp.tmp" "$data/feats.scp"
 
 num_in=$(wc -l < "$data/utt2spk")
 num_out=$(wc -l < "$data/feats.scp")

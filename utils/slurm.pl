@@ -147,8 +147,12 @@ while (%pending) {
   }
   last unless %pending;
   sleep($options{'poll-interval'});
-  my $queued = `squeue -h -j $slurm_id 2>/dev/null`;
-  if ($? == 0 && $queued =~ m/^\s*$/) {
+  # Gone: squeue lists none of its tasks, or no longer knows the job (its record is purged
+  # MinJobAge seconds after it ends; squeue then fails with "Invalid job id"). Any other squeue
+  # failure (controller busy or restarting) says nothing either way.
+  my $queued = `squeue -h -j $slurm_id 2>&1`;
+  my $gone = $? == 0 ? $queued =~ m/^\s*$/ : $queued =~ m/invalid job id/i;
+  if ($gone) {
     $gone_since //= time();
     if (time() - $gone_since >= $options{'gone-grace'}) {
       for my $id (keys %pending) {

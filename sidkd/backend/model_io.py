@@ -12,7 +12,7 @@ import numpy as np
 
 from sidkd.errors import DataError
 
-__all__ = ["save_model", "load_model"]
+__all__ = ["save_model", "load_model", "model_kind"]
 
 
 def save_model(path: str, kind: str, version: int, **arrays: np.ndarray) -> None:
@@ -41,3 +41,17 @@ def load_model(path: str, kind: str, version: int) -> dict[str, np.ndarray]:
     if found_version != version:
         raise DataError(f"{path}: sidkd-{kind} version {found_version}; this code reads version {version}")
     return arrays
+
+
+def model_kind(path: str) -> str:
+    """The kind of a model file (``plda``, ``lda``, ``mean``...), from its format tag."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            tag = str(data["format"]) if "format" in data.files else ""
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: no such file") from exc
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npz model ({exc})") from exc
+    if not tag.startswith("sidkd-"):
+        raise DataError(f"{path}: not a sidkd model (format tag {tag or 'missing'!r})")
+    return tag[len("sidkd-"):]

@@ -9,7 +9,9 @@ The old scp is removed before the new ark is moved in, so an scp never points in
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 from typing import Iterator
 
 import kaldiio
@@ -105,18 +107,59 @@ class ArchiveWriter:
 
 
 def iter_archive(rspec: str) -> Iterator[tuple[str, np.ndarray]]:
-    """(key, array) for every entry of an rspecifier, in order."""
+    """(key, array) for every entry of an rspecifier, in order.
+
+    Every program reads archives through here, so bad archives stop here, naming the key: a key
+    seen twice, or an array with NaN or inf (nothing downstream would notice: a NaN frame compares
+    as unvoiced, a NaN statistic poisons a whole model).
+    """
     if ":" not in rspec:
         raise DataError(f"bad rspecifier {rspec!r}: expected e.g. scp:feats.scp or ark:x.ark")
     kind, target = rspec.split(":", 1)
     if "scp" in kind.split(",") and not target.strip().endswith("|") and not os.path.isfile(target):
         raise DataError(f"{target}: no such file (from rspecifier {rspec!r})")
+    seen: set[str] = set()
     try:
-        with kaldiio.ReadHelper(rspec) as reader:
+        with _open_reader(rspec) as reader:
             for key, value in reader:
+                if key in seen:
+                    raise DataError(f"{rspec}: duplicate key {key!r}")
+                seen.add(key)
+                if isinstance(value, np.ndarray) and value.dtype.kind in "fc":
+                    check_finite(f"{rspec}: {key}", value)
                 yield key, value
-    except (OSError, ValueError, EOFError) as exc:
-        raise DataError(f"cannot read {rspec!r}: {exc}") from exc
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, RuntimeError) as exc:  # kaldiio: RuntimeError on bad text
+        raise DataError(f"cannot read {rspec!r}: " + " ".join(str(exc).split())) from exc
+
+
+@contextlib.contextmanager
+def _open_reader(rspec: str):
+    """kaldiio's reader; for ``ark:cmd |`` we run the command, so that its failure is an error
+    (kaldiio would read its empty or cut output as a complete, shorter archive)."""
+    kind, target = rspec.split(":", 1)
+    command = target.strip()
+    if "ark" not in kind.split(",") or not command.endswith("|"):
+        with kaldiio.ReadHelper(rspec) as reader:
+            yield reader
+        return
+    proc = subprocess.Popen(command[:-1], shell=True, stdout=subprocess.PIPE)
+    try:
+        yield kaldiio.load_ark(proc.stdout)
+    except GeneratorExit:
+        # The reader stopped early; the command dies of SIGPIPE, which is not its failure.
+        proc.stdout.close()
+        proc.wait()
+        raise
+    except BaseException as exc:
+        proc.stdout.close()
+        if proc.wait() != 0:
+            raise DataError(f"{rspec}: the command exited with status {proc.returncode}") from exc
+        raise
+    proc.stdout.close()
+    if proc.wait() != 0:
+        raise DataError(f"{rspec}: the command exited with status {proc.returncode} (its messages are above)")
 
 
 def load_table(rspec: str) -> dict[str, np.ndarray]:

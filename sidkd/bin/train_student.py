@@ -1,0 +1,93 @@
+"""Train the student ResNet: AAM-softmax, plus distillation to the teacher i-vectors when λ > 0.
+
+    python -m sidkd.bin.train_student --config conf/student.yaml --train-data data/train \\
+        --teacher-scp exp/ivectors_train/ivector.scp --dir exp/student_kd [--kd-weight 1.0] [--resume true]
+
+``--config`` here is the network's yaml (all tunables: features, model, losses, augmentation,
+optimiser); the other options override single values. Writes DIR/model.json, DIR/checkpoints/
+epoch_E.pt every epoch and DIR/final.pt (average of the last checkpoints). Under torchrun every
+process runs this same command (DistributedDataParallel).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from sidkd.cli import ArgumentParser, ProgramError, run_main
+from sidkd.nnet.trainer import load_config, train
+
+log = logging.getLogger("train_student")
+
+
+def main(argv=None) -> int:
+    parser = ArgumentParser(prog="train_student", description=__doc__.split("\n")[0])
+    parser.add_argument("--train-data", required=True, help="training data dir (wav.scp, utt2spk)")
+    parser.add_argument("--teacher-scp", default="", help="teacher i-vectors (scp file or rspecifier)")
+    parser.add_argument("--dir", required=True, help="output directory")
+    parser.add_argument("--kd-weight", type=float, default=None, help="λ (overrides loss.kd.weight of the yaml)")
+    parser.add_argument("--kd-normalisation", default=None, choices=["none", "mean", "length", "whiten"],
+                        help="teacher-side normalisation (overrides loss.kd.normalisation of the yaml)")
+    parser.add_argument("--seed", type=int, default=None, help="overrides seed of the yaml")
+    parser.add_argument("--num-epochs", type=int, default=None, help="overrides optim.num_epochs of the yaml")
+    parser.add_argument("--stop-after-epoch", type=int, default=None,
+                        help="stop after this epoch's checkpoint (the schedule still spans all epochs)")
+    parser.add_argument("--device", default=None, help="auto | cpu | cuda (overrides device of the yaml)")
+    parser.add_bool("--resume", False, "continue from the newest checkpoint in DIR/checkpoints")
+    # The network's yaml is not a Kaldi option file: _parse takes --config before ArgumentParser does.
+    args, yaml_path = _parse(parser, argv)
+    if int(os.environ.get("RANK", "0")) > 0:  # under torchrun, one process tells the story
+        logging.getLogger().setLevel(logging.WARNING)
+    overrides: dict = {}
+    if args.kd_weight is not None:
+        overrides.setdefault("loss", {}).setdefault("kd", {})["weight"] = args.kd_weight
+    if args.kd_normalisation is not None:
+        overrides.setdefault("loss", {}).setdefault("kd", {})["normalisation"] = args.kd_normalisation
+    if args.seed is not None:
+        overrides["seed"] = args.seed
+    if args.num_epochs is not None:
+        overrides.setdefault("optim", {})["num_epochs"] = args.num_epochs
+    if args.device is not None:
+        overrides["device"] = args.device
+    if not os.path.isfile(yaml_path):
+        raise ProgramError(f"{yaml_path}: no such network config")
+    config = load_config(yaml_path, overrides)
+    teacher = args.teacher_scp
+    if teacher and ":" not in teacher:
+        if not os.path.isfile(teacher):
+            raise ProgramError(f"{teacher}: no such teacher scp")
+        teacher = f"scp:{teacher}"
+    for name in ("wav.scp", "utt2spk"):
+        if not os.path.isfile(os.path.join(args.train_data, name)):
+            raise ProgramError(f"{args.train_data}/{name}: no such file")
+    out, _ = train(config, args.train_data, args.dir, teacher or None, resume=args.resume,
+                stop_after_epoch=args.stop_after_epoch)
+    log.info("done: %s", out)
+    return 0
+
+
+def _parse(parser, argv):
+    """``--config X.yaml`` names the network yaml; a Kaldi-syntax --config is not used here."""
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    yaml_path = None
+    rest = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--config" and i + 1 < len(argv):
+            yaml_path = argv[i + 1]
+            i += 2
+            continue
+        if argv[i].startswith("--config="):
+            yaml_path = argv[i].split("=", 1)[1]
+        else:
+            rest.append(argv[i])
+        i += 1
+    if yaml_path is None:
+        parser.error("--config conf/student.yaml (the network's yaml) is required")
+    return parser.parse_args(rest), yaml_path
+
+
+if __name__ == "__main__":
+    run_main(main)

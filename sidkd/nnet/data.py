@@ -1,0 +1,218 @@
+"""Training batches for the student: random fixed-length crops of in-memory audio, speaker-balanced
+batches, the teacher i-vector of each utterance, on-the-fly augmentation.
+
+Memory: the decoded training audio is held once per process as int16 (2 bytes a sample: the 4.7 h
+of the default data take about 540 MB), so Opus is decoded once, not every epoch. With N DDP
+processes there are N copies; DataLoader workers share their parent's copy (fork).
+
+Sampling (``data:`` yaml): an epoch is ``chunks_per_epoch`` crops (default: total audio duration /
+chunk length) in batches of ``batch_size`` = S speakers x ``utts_per_speaker`` crops each. The S
+speakers of a batch are distinct, drawn with probability ∝ (speaker's audio duration) ^
+``speaker_weight_power`` (0: every speaker equally often; 1: in proportion to their speech); a
+speaker's crops come from its utterances in proportion to their durations. Crop starts are uniform;
+an utterance shorter than the crop is repeated end to end.
+
+Determinism: batch b of epoch e is a function of (seed, e, b) alone, and crop j of it of
+(seed, e, b, j): resuming, the number of processes and of loader workers change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from sidkd.errors import DataError
+from sidkd.io.ark import check_finite, iter_archive
+from sidkd.io.audio import AudioOptions, AudioReader
+from sidkd.io.datadir import DataDir
+from sidkd.nnet.augment import mix_at_snr, reverberate, spec_augment, synthetic_rir
+from sidkd.nnet.features import FeatureFrontEnd
+
+__all__ = ["TrainingAudio", "load_teacher_vectors", "SpeakerBalancedBatches", "ChunkBatchDataset",
+           "crop_or_repeat"]
+
+log = logging.getLogger(__name__)
+INT16_MAX = 32767
+
+
+class TrainingAudio:
+    """utt -> int16 samples of a data dir, decoded once; unreadable utterances skipped and counted."""
+
+    def __init__(self, data_dir: str, sample_rate: int = 16000, utts: list[str] | None = None):
+        data = DataDir(data_dir)
+        utt2spk = data.utt2spk
+        wanted = set(utts) if utts is not None else None
+        reader = AudioReader.from_data_dir(data, AudioOptions(sample_rate=sample_rate))
+        self.utts: list[str] = []
+        self.samples: list[np.ndarray] = []
+        skipped = 0
+        for utt, signal, error in reader.iter_with_errors():
+            if wanted is not None and utt not in wanted:
+                continue
+            if utt not in utt2spk:
+                raise DataError(f"{data.file('wav.scp')}: utterance {utt!r} is not in {data.file('utt2spk')}")
+            if error is not None or len(signal) == 0:
+                log.warning("skipping utterance %s: %s", utt, error or "empty audio")
+                skipped += 1
+                continue
+            self.utts.append(utt)
+            self.samples.append(np.clip(np.rint(signal), -INT16_MAX - 1, INT16_MAX).astype(np.int16))
+        self.speakers = sorted({utt2spk[u] for u in self.utts})
+        spk_index = {s: i for i, s in enumerate(self.speakers)}
+        self.labels = np.array([spk_index[utt2spk[u]] for u in self.utts], dtype=np.int64)
+        self.sample_rate = sample_rate
+        total = len(self.utts) + skipped
+        seconds = sum(len(s) for s in self.samples) / sample_rate
+        log.info("training audio of %s: %d utterances in, %d kept + %d skipped; %d speakers, %.2f h, "
+                 "%.0f MB as int16", data_dir, total, len(self.utts), skipped, len(self.speakers),
+                 seconds / 3600, sum(s.nbytes for s in self.samples) / 1e6)
+        if not self.utts:
+            raise DataError(f"{data_dir}: no usable training audio")
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Drop utterances where mask is False (speaker indices stay as they are)."""
+        self.utts = [u for u, k in zip(self.utts, mask) if k]
+        self.samples = [s for s, k in zip(self.samples, mask) if k]
+        self.labels = self.labels[mask]
+
+
+def load_teacher_vectors(rspec: str, utts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors (N, R) float32 with zero rows where missing, present mask (N,)) for ``utts``."""
+    index = {u: i for i, u in enumerate(utts)}
+    rows: dict[int, np.ndarray] = {}
+    dim = None
+    for key, vector in iter_archive(rspec):
+        if key not in index:
+            continue
+        vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+        check_finite(key, vector)
+        if dim is None:
+            dim = len(vector)
+        elif len(vector) != dim:
+            raise DataError(f"{rspec}: teacher vector {key!r} has dimension {len(vector)}, expected {dim}")
+        rows[index[key]] = vector
+    if dim is None:
+        raise DataError(f"{rspec}: no teacher vector for any training utterance")
+    vectors = np.zeros((len(utts), dim), dtype=np.float32)
+    present = np.zeros(len(utts), dtype=bool)
+    for i, vector in rows.items():
+        vectors[i] = vector
+        present[i] = True
+    return vectors, present
+
+
+def crop_or_repeat(samples: np.ndarray, length: int, rng: np.random.Generator) -> np.ndarray:
+    """A random ``length``-sample slice; a shorter signal is repeated end to end first."""
+    if len(samples) < length:
+        samples = np.tile(samples, -(-length // len(samples)))
+    start = int(rng.integers(0, len(samples) - length + 1))
+    return samples[start:start + length].astype(np.float32)
+
+
+class SpeakerBalancedBatches:
+    """The list of batches of one epoch: each batch a list of utterance indices."""
+
+    def __init__(self, labels: np.ndarray, durations: np.ndarray, batch_size: int, utts_per_speaker: int,
+                 num_batches: int, speaker_weight_power: float = 0.5, seed: int = 0):
+        if batch_size % utts_per_speaker:
+            raise ValueError(f"batch_size {batch_size} is not a multiple of utts_per_speaker {utts_per_speaker}")
+        self.speakers_per_batch = batch_size // utts_per_speaker
+        num_speakers = int(labels.max()) + 1
+        present = np.unique(labels)
+        if self.speakers_per_batch > len(present):
+            raise DataError(f"a batch needs {self.speakers_per_batch} speakers, the data has {len(present)}")
+        self.utts_per_speaker = utts_per_speaker
+        self.num_batches = num_batches
+        self.seed = seed
+        self.speaker_utts = [np.flatnonzero(labels == s) for s in range(num_speakers)]
+        self.speaker_probs_within = [durations[u] / durations[u].sum() if len(u) else u for u in self.speaker_utts]
+        spk_dur = np.array([durations[u].sum() for u in self.speaker_utts], dtype=np.float64)
+        weight = np.where(spk_dur > 0, spk_dur, 0.0) ** speaker_weight_power * (spk_dur > 0)
+        self.speaker_probs = weight / weight.sum()
+
+    def epoch(self, epoch: int) -> list[list[int]]:
+        rng = np.random.default_rng([self.seed, epoch, 1])
+        batches = []
+        for _ in range(self.num_batches):
+            speakers = rng.choice(len(self.speaker_probs), size=self.speakers_per_batch, replace=False,
+                                  p=self.speaker_probs)
+            batch = []
+            for s in speakers:
+                batch.extend(rng.choice(self.speaker_utts[s], size=self.utts_per_speaker, replace=True,
+                                        p=self.speaker_probs_within[s]).tolist())
+            batches.append(batch)
+        return batches
+
+
+@dataclass
+class AugmentConfig:
+    reverb_prob: float = 0.0
+    rt60: tuple[float, float] = (0.2, 0.8)
+    babble_prob: float = 0.0
+    snr_db: tuple[float, float] = (13.0, 20.0)
+    babble_speakers: tuple[int, int] = (3, 6)
+    specaugment_prob: float = 0.0
+    time_masks: int = 1
+    max_time_width: int = 20
+    freq_masks: int = 1
+    max_freq_width: int = 6
+
+    @classmethod
+    def from_dict(cls, conf: dict | None) -> "AugmentConfig":
+        conf = conf or {}
+        reverb, babble, spec = conf.get("reverb", {}), conf.get("babble", {}), conf.get("specaugment", {})
+        return cls(
+            reverb_prob=float(reverb.get("prob", 0.0)), rt60=tuple(reverb.get("rt60", (0.2, 0.8))),
+            babble_prob=float(babble.get("prob", 0.0)), snr_db=tuple(babble.get("snr_db", (13.0, 20.0))),
+            babble_speakers=tuple(babble.get("num_speakers", (3, 6))),
+            specaugment_prob=float(spec.get("prob", 0.0)), time_masks=int(spec.get("time_masks", 1)),
+            max_time_width=int(spec.get("max_time_width", 20)), freq_masks=int(spec.get("freq_masks", 1)),
+            max_freq_width=int(spec.get("max_freq_width", 6)),
+        )
+
+
+class ChunkBatchDataset(torch.utils.data.Dataset):
+    """Item i = one whole batch (feats (B, T, F), labels (B,), teacher (B, R) or None)."""
+
+    def __init__(self, audio: TrainingAudio, frontend: FeatureFrontEnd, chunk_samples: int,
+                 augment: AugmentConfig, batches: list[list[int]], batch_ids: list[int], seed: int, epoch: int,
+                 positions: slice = slice(None), teacher: np.ndarray | None = None):
+        self.audio, self.frontend, self.chunk_samples, self.augment = audio, frontend, chunk_samples, augment
+        self.batches, self.batch_ids, self.seed, self.epoch = batches, batch_ids, seed, epoch
+        self.positions, self.teacher = positions, teacher
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def crop_features(self, utt: int, rng: np.random.Generator, length: int | None = None) -> np.ndarray:
+        """Features of one random, augmented crop of ``length`` samples (default: the chunk length)."""
+        a = self.augment
+        length = length or self.chunk_samples
+        x = crop_or_repeat(self.audio.samples[utt], length, rng)
+        if a.reverb_prob > 0 and rng.random() < a.reverb_prob:
+            x = reverberate(x, synthetic_rir(rng.uniform(*a.rt60), self.audio.sample_rate, rng))
+        if a.babble_prob > 0 and rng.random() < a.babble_prob:
+            count = int(rng.integers(a.babble_speakers[0], a.babble_speakers[1] + 1))
+            others = rng.integers(0, len(self.audio.utts), size=count)
+            noise = np.zeros_like(x)
+            for other in others:
+                if other != utt:
+                    noise += crop_or_repeat(self.audio.samples[other], length, rng)
+            x = mix_at_snr(x, noise, rng.uniform(*a.snr_db))
+        feats = self.frontend(x)
+        if a.specaugment_prob > 0 and rng.random() < a.specaugment_prob:
+            feats = spec_augment(feats, rng, a.time_masks, a.max_time_width, a.freq_masks, a.max_freq_width)
+        return feats
+
+    def __getitem__(self, i: int):
+        batch, batch_id = self.batches[i], self.batch_ids[i]
+        positions = range(len(batch))[self.positions]
+        feats = np.stack([self.crop_features(batch[j], np.random.default_rng([self.seed, self.epoch, batch_id, j, 2]))
+                          for j in positions])
+        utts = np.array([batch[j] for j in positions])
+        labels = torch.from_numpy(self.audio.labels[utts])
+        teacher = torch.from_numpy(self.teacher[utts]) if self.teacher is not None else None
+        return torch.from_numpy(feats), labels, teacher

@@ -1,0 +1,175 @@
+"""The training loop shared by the student and the transfer stage: per-step schedule, gradient
+clipping, progress lines, a checkpoint per epoch, exact resume, averaging of the last checkpoints,
+and DistributedDataParallel (gloo on CPU, nccl on GPU) when started by torchrun.
+
+What is trained, and on what, stays with the caller: ``step_fn(module, batch, step)`` returns the
+loss to minimise and what to report; ``batches(epoch)`` gives the epoch's batches, which must be a
+function of the epoch alone (seeded), so that resuming at an epoch boundary replays exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from sidkd.errors import DataError
+from sidkd.nnet import checkpoint as ckpt
+from sidkd.nnet.schedule import WarmupDecayLR
+
+__all__ = ["Session", "init_session", "seed_everything", "make_optimizer", "make_scheduler", "StepResult", "fit"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Session:
+    """Where this process runs: its rank among ``world`` processes and its device."""
+
+    rank: int
+    world: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def use_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+
+def init_session(device: str = "auto") -> Session:
+    """Read torchrun's RANK / WORLD_SIZE / LOCAL_RANK and join the process group when world > 1."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    use_cuda = device in ("auto", "cuda") and torch.cuda.is_available()
+    if device == "cuda" and not use_cuda:
+        raise DataError("device: cuda asked for, but no GPU is visible")
+    if device not in ("auto", "cuda", "cpu"):
+        raise DataError(f"unknown device {device!r} (auto, cpu or cuda)")
+    dev = torch.device(f"cuda:{local}" if use_cuda else "cpu")
+    if use_cuda:
+        torch.cuda.set_device(dev)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return Session(rank, world, local, dev)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(params, conf: dict) -> torch.optim.Optimizer:
+    kind = conf["optimizer"]
+    if kind == "adamw":
+        return torch.optim.AdamW(params, lr=float(conf["lr"]), weight_decay=float(conf["weight_decay"]))
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=float(conf["lr"]), momentum=float(conf["momentum"]),
+                               nesterov=bool(conf["nesterov"]), weight_decay=float(conf["weight_decay"]))
+    raise DataError(f"unknown optimizer {kind!r} (adamw or sgd)")
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, conf: dict, steps_per_epoch: int) -> WarmupDecayLR:
+    return WarmupDecayLR(optimizer, float(conf["lr"]), float(conf["final_lr"]),
+                         int(round(float(conf["warmup_epochs"]) * steps_per_epoch)),
+                         int(conf["num_epochs"]) * steps_per_epoch, conf["decay"])
+
+
+@dataclass
+class StepResult:
+    loss: torch.Tensor  # what is minimised
+    parts: dict  # name -> float, batch means of the loss terms, for the progress line
+    correct: int  # for the accuracy in the progress line
+    count: int  # samples in this process's batch
+
+
+def _save_checkpoint(path, model, optimizer, scheduler, epoch, step) -> None:
+    ckpt.save_atomic({"format": ckpt.CHECKPOINT_FORMAT, "version": ckpt.FORMAT_VERSION, "epoch": epoch,
+                      "step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                      "scheduler": scheduler.state_dict(), "rng": ckpt.rng_state()}, path)
+
+
+def fit(model: nn.Module, step_fn: Callable[[nn.Module, object, int], StepResult],
+        batches: Callable[[int], Iterable], optimizer: torch.optim.Optimizer, scheduler: WarmupDecayLR,
+        out_dir: str, session: Session, num_epochs: int, log_interval: int = 20, grad_clip: float = 0.0,
+        average_last: int = 1, resume: bool = False, stop_after_epoch: int | None = None,
+        before_step: Callable[[int], str] | None = None, find_unused_parameters: bool = False,
+        ) -> tuple[str, nn.Module]:
+    """Train ``model`` (already on session.device); returns (final.pt or the last checkpoint when
+    stopped early, the model). ``before_step(step)`` may change per-step settings (margin, frozen
+    layers) and returns text for the progress line."""
+    ckpt_dir = os.path.join(out_dir, "checkpoints")
+    start_epoch, step = 1, 0
+    found = ckpt.list_checkpoints(ckpt_dir) if resume else []
+    if found:
+        state = ckpt.load(found[-1][1])
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError) as exc:
+            raise DataError(f"{found[-1][1]} does not fit this configuration ({str(exc).splitlines()[0]}); "
+                            f"remove {ckpt_dir} to start afresh") from exc
+        scheduler.load_state_dict(state["scheduler"])
+        ckpt.set_rng_state(state["rng"])
+        start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
+        log.info("resumed from %s (epoch %d, step %d)", found[-1][1], state["epoch"], step)
+    module = model
+    if session.world > 1:
+        module = nn.parallel.DistributedDataParallel(
+            model, device_ids=[session.local_rank] if session.use_cuda else None,
+            find_unused_parameters=find_unused_parameters)
+    last_epoch = num_epochs if stop_after_epoch is None else min(num_epochs, stop_after_epoch)
+    for epoch in range(start_epoch, last_epoch + 1):
+        model.train()
+        sums: dict[str, float] = {}
+        correct = count = 0
+        tick = time.time()
+        for batch in batches(epoch):
+            status = before_step(step) if before_step is not None else ""
+            result = step_fn(module, batch, step)
+            optimizer.zero_grad(set_to_none=True)
+            result.loss.backward()
+            if grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            lr = scheduler.lr
+            scheduler.step()
+            step += 1
+            for name, value in result.parts.items():
+                sums[name] = sums.get(name, 0.0) + value * result.count
+            correct += result.correct
+            count += result.count
+            if step % log_interval == 0 and session.rank == 0:
+                rate = count * session.world / max(time.time() - tick, 1e-9)
+                parts = ", ".join(f"{name} {value / count:.4f}" for name, value in sums.items())
+                log.info("epoch %d step %d: %s acc %.3f lr %.3g%s samples/s %.1f", epoch, step, parts,
+                         correct / count, lr, f" {status}" if status else "", rate)
+                sums, correct, count, tick = {}, 0, 0, time.time()
+        if session.rank == 0:
+            path = os.path.join(ckpt_dir, f"epoch_{epoch}.pt")
+            _save_checkpoint(path, model, optimizer, scheduler, epoch, step)
+            log.info("epoch %d done: wrote %s", epoch, path)
+        if session.world > 1:
+            dist.barrier()
+    if last_epoch < num_epochs:
+        return os.path.join(ckpt_dir, f"epoch_{last_epoch}.pt"), model
+    final = os.path.join(out_dir, "final.pt")
+    if session.rank == 0:
+        chosen = ckpt.list_checkpoints(ckpt_dir)
+        chosen = [(e, p) for e, p in chosen if e <= num_epochs][-average_last:]
+        averaged = ckpt.average_state_dicts([ckpt.load(p)["model"] for _, p in chosen])
+        ckpt.save_atomic({"format": ckpt.CHECKPOINT_FORMAT, "version": ckpt.FORMAT_VERSION, "model": averaged,
+                          "averaged_epochs": [e for e, _ in chosen]}, final)
+        log.info("wrote %s: average of epochs %s", final, [e for e, _ in chosen])
+    if session.world > 1:
+        dist.barrier()
+    return final, model

@@ -1,0 +1,228 @@
+"""Training of the student: L = L_AAM + λ·L_kd (MATH.md §4) with margin warm-up, on speaker-balanced
+batches of augmented crops; the loop itself (schedule, clipping, checkpoints, resume, averaging, DDP)
+is sidkd.nnet.loop.fit.
+
+The network and its heads travel together in ``StudentWithHeads`` so that DDP sees one module and a
+checkpoint holds one state_dict; the transfer stage reuses it with a new AAM head.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from sidkd.errors import DataError
+from sidkd.io.datadir import atomic_write_text
+from sidkd.nnet import checkpoint as ckpt
+from sidkd.nnet.data import (AugmentConfig, ChunkBatchDataset, SpeakerBalancedBatches, TrainingAudio,
+                             load_teacher_vectors)
+from sidkd.nnet.features import FeatureFrontEnd
+from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, margin_at
+from sidkd.nnet.loop import StepResult, fit, init_session, make_optimizer, make_scheduler, seed_everything
+from sidkd.nnet.models import build_model
+
+__all__ = ["StudentWithHeads", "joint_loss", "load_config", "train", "frontend_from_config", "load_embedder"]
+
+log = logging.getLogger(__name__)
+
+DEFAULTS = {
+    "seed": 777,
+    "device": "auto",  # auto: cuda when present
+    "features": {"kind": "fbank", "sample_rate": 16000, "chunk_seconds": 2.0, "cmn": True,
+                 "fbank": {"num_mel_bins": 80}, "mfcc": {}},
+    "model": {"type": "resnet", "depths": [2, 2, 2, 2], "width": 16, "embedding_dim": 256,
+              "pooling": "attentive", "attention_dim": 128},
+    "loss": {"aam": {"margin": 0.2, "scale": 32.0, "sub_centers": 1, "margin_warmup_epochs": [0, 0]},
+             "kd": {"weight": 0.0, "normalisation": "length"}},
+    "data": {"batch_size": 128, "utts_per_speaker": 2, "speaker_weight_power": 0.5, "chunks_per_epoch": None,
+             "num_workers": 0},
+    "augment": {},
+    "optim": {"optimizer": "adamw", "lr": 0.002, "final_lr": 2e-5, "weight_decay": 1e-4, "momentum": 0.9,
+              "nesterov": True, "warmup_epochs": 1.0, "decay": "exponential", "grad_clip": 5.0,
+              "num_epochs": 10, "average_last": 3, "log_interval": 20},
+}
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in (over or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("fbank", "mfcc"):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+# Sections whose keys are not checked against DEFAULTS: options handed on as they are.
+_FREE_SECTIONS = ("fbank", "mfcc", "augment")
+
+
+def _check_keys(conf: dict, defaults: dict, where: str, path: str) -> None:
+    """A misspelt key would silently fall back to its default: name it instead."""
+    for key, value in conf.items():
+        if key not in defaults:
+            raise DataError(f"{path}: unknown setting {where}{key!r}; known here: {sorted(defaults)}")
+        if isinstance(value, dict) and isinstance(defaults[key], dict) and key not in _FREE_SECTIONS:
+            _check_keys(value, defaults[key], f"{where}{key}.", path)
+
+
+def load_config(path: str | None, overrides: dict | None = None) -> dict:
+    """The yaml over DEFAULTS, then ``overrides``; unknown keys are an error."""
+    import yaml
+
+    conf = {}
+    if path:
+        with open(path, encoding="utf-8") as handle:
+            conf = yaml.safe_load(handle) or {}
+        if not isinstance(conf, dict):
+            raise DataError(f"{path}: expected a yaml mapping")
+        _check_keys(conf, DEFAULTS, "", path)
+    return _merge(_merge(DEFAULTS, conf), overrides or {})
+
+
+def frontend_from_config(features: dict) -> FeatureFrontEnd:
+    kind = features.get("kind", "fbank")
+    return FeatureFrontEnd(features.get(kind), cmn=bool(features.get("cmn", True)),
+                           sample_rate=int(features.get("sample_rate", 16000)), kind=kind)
+
+
+class StudentWithHeads(nn.Module):
+    def __init__(self, embedder: nn.Module, aam: AAMSoftmax, kd: TeacherDistillation | None = None):
+        super().__init__()
+        self.embedder, self.aam, self.kd = embedder, aam, kd
+
+    def forward(self, feats, labels, teacher=None):
+        """(AAM loss, KD loss or 0, margin logits)."""
+        z = self.embedder(feats)
+        aam_loss, logits = self.aam(z, labels)
+        kd_loss = self.kd(z, teacher) if self.kd is not None and teacher is not None else aam_loss.new_zeros(())
+        return aam_loss, kd_loss, logits
+
+
+def joint_loss(aam_loss: torch.Tensor, kd_loss: torch.Tensor, kd_weight: float) -> torch.Tensor:
+    """L = L_AAM + λ·L_kd."""
+    return aam_loss + kd_weight * kd_loss if kd_weight else aam_loss
+
+
+def _worker_init(_):
+    torch.set_num_threads(1)
+
+
+def _model_description(config: dict, num_classes: int, speakers: list[str], teacher_dim: int | None) -> dict:
+    return {"format": ckpt.CHECKPOINT_FORMAT, "version": ckpt.FORMAT_VERSION, "features": config["features"],
+            "model": config["model"], "aam": config["loss"]["aam"], "num_classes": num_classes,
+            "teacher_dim": teacher_dim, "kd_normalisation": config["loss"]["kd"]["normalisation"],
+            "speakers": speakers}
+
+
+def load_embedder(model_dir: str, which: str = "final.pt") -> tuple[nn.Module, dict]:
+    """The embedding network of a trained student directory, in eval mode, and its description."""
+    with open(os.path.join(model_dir, "model.json"), encoding="utf-8") as handle:
+        desc = json.load(handle)
+    frontend = frontend_from_config(desc["features"])
+    embedder = build_model(desc["model"], frontend.num_bins)
+    state = ckpt.load(os.path.join(model_dir, which))["model"]
+    prefix = "embedder."
+    embedder.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+    embedder.eval()
+    return embedder, desc
+
+
+def train(config: dict, train_dir: str, out_dir: str, teacher_rspec: str | None = None, resume: bool = False,
+          stop_after_epoch: int | None = None) -> tuple[str, StudentWithHeads]:
+    """Train; returns the path of final.pt (or of the last checkpoint when stopped early) and this
+    process's trained (not averaged) model."""
+    session = init_session(config["device"])
+    seed = int(config["seed"])
+    seed_everything(seed)
+    kd_conf, aam_conf, data_conf, optim_conf = (config["loss"]["kd"], config["loss"]["aam"], config["data"],
+                                                config["optim"])
+    kd_weight = float(kd_conf["weight"])
+    feat_conf = config["features"]
+    frontend = frontend_from_config(feat_conf)
+    sample_rate = int(feat_conf.get("sample_rate", 16000))
+    chunk_samples = int(round(float(feat_conf["chunk_seconds"]) * sample_rate))
+
+    audio = TrainingAudio(train_dir, sample_rate)
+    teacher = None
+    if kd_weight > 0:
+        if not teacher_rspec:
+            raise DataError("kd weight > 0 needs the teacher vectors (--teacher-scp)")
+        vectors, present = load_teacher_vectors(teacher_rspec, audio.utts)
+        missing = int((~present).sum())
+        for utt in np.array(audio.utts)[~present][:20]:
+            log.warning("no teacher vector for %s: skipped", utt)
+        log.info("teacher vectors from %s: %d utterances in, %d kept + %d skipped for lack of one",
+                 teacher_rspec, len(present), int(present.sum()), missing)
+        audio.keep(present)
+        teacher = vectors[present]
+    durations = np.array([len(s) for s in audio.samples], dtype=np.float64)
+    chunks_per_epoch = data_conf["chunks_per_epoch"] or int(durations.sum() // chunk_samples)
+    batch_size = int(data_conf["batch_size"])
+    if batch_size % session.world:
+        raise DataError(f"batch_size {batch_size} is not divisible by the {session.world} processes")
+    steps_per_epoch = max(1, chunks_per_epoch // batch_size)
+    sampler = SpeakerBalancedBatches(audio.labels, durations, batch_size, int(data_conf["utts_per_speaker"]),
+                                     steps_per_epoch, float(data_conf["speaker_weight_power"]), seed)
+    num_classes = len(audio.speakers)
+
+    embedder = build_model(config["model"], frontend.num_bins)
+    aam = AAMSoftmax(embedder.embedding_dim, num_classes, float(aam_conf["margin"]), float(aam_conf["scale"]),
+                     int(aam_conf["sub_centers"]))
+    kd = None
+    if teacher is not None:
+        kd = TeacherDistillation(embedder.embedding_dim, teacher.shape[1], kd_conf["normalisation"])
+        kd.normalizer.fit(teacher)
+    model = StudentWithHeads(embedder, aam, kd).to(session.device)
+    num_epochs = int(optim_conf["num_epochs"])
+    optimizer = make_optimizer(model.parameters(), optim_conf)
+    scheduler = make_scheduler(optimizer, optim_conf, steps_per_epoch)
+    warm = aam_conf.get("margin_warmup_epochs") or [0, 0]
+    margin_steps = (int(round(warm[0] * steps_per_epoch)), int(round(warm[1] * steps_per_epoch)))
+    final_margin = float(aam_conf["margin"])
+    if session.rank == 0:
+        os.makedirs(out_dir, exist_ok=True)
+        desc = _model_description(config, num_classes, audio.speakers, None if teacher is None else teacher.shape[1])
+        atomic_write_text(os.path.join(out_dir, "model.json"), json.dumps(desc, indent=1) + "\n")
+    per_rank = batch_size // session.world
+    positions = slice(session.rank * per_rank, (session.rank + 1) * per_rank)
+    log.info("training: %d speakers, %d utterances, %d steps/epoch x %d epochs, batch %d (%d per process x %d), "
+             "kd weight %g, device %s", num_classes, len(audio.utts), steps_per_epoch, num_epochs, batch_size,
+             per_rank, session.world, kd_weight, session.device)
+    augment = AugmentConfig.from_dict(config.get("augment"))
+    workers = int(data_conf["num_workers"])
+
+    def batches(epoch: int):
+        chosen = sampler.epoch(epoch)
+        dataset = ChunkBatchDataset(audio, frontend, chunk_samples, augment, chosen, list(range(len(chosen))),
+                                    seed, epoch, positions, teacher)
+        return torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
+                                           worker_init_fn=_worker_init if workers else None)
+
+    def before_step(step: int) -> str:
+        aam.set_margin(margin_at(step, final_margin, *margin_steps))
+        return f"margin {aam.margin:.3f}"
+
+    def step_fn(module, batch, step) -> StepResult:
+        feats, labels, teacher_batch = batch
+        feats, labels = feats.to(session.device), labels.to(session.device)
+        if teacher_batch is not None:
+            teacher_batch = teacher_batch.to(session.device)
+        aam_loss, kd_loss, logits = module(feats, labels, teacher_batch)
+        loss = joint_loss(aam_loss, kd_loss, kd_weight)
+        parts = {"loss": loss.item(), "aam": aam_loss.item()}
+        if kd is not None:
+            parts["kd"] = kd_loss.item()
+        correct = int((logits.detach().argmax(1) == labels).sum().item())
+        return StepResult(loss, parts, correct, len(labels))
+
+    return fit(model, step_fn, batches, optimizer, scheduler, out_dir, session, num_epochs,
+               log_interval=int(optim_conf["log_interval"]), grad_clip=float(optim_conf["grad_clip"]),
+               average_last=int(optim_conf["average_last"]), resume=resume, stop_after_epoch=stop_after_epoch,
+               before_step=before_step)

@@ -1,0 +1,60 @@
+"""steps/train_student.sh (torchrun, 2 processes) and steps/extract_embeddings.sh end to end on a
+tiny data dir, with the real sidkd.feat filterbank."""
+
+import os
+import subprocess
+
+import numpy as np
+from nnet_helpers import make_tiny_data
+
+from sidkd.feat import FbankOptions, compute_fbank
+from sidkd.io.ark import load_table
+from sidkd.nnet.features import FeatureFrontEnd
+from tests.conftest import REPO_ROOT, tool_env
+
+
+def test_frontend_is_sidkd_feat_fbank_minus_its_mean():
+    x = (np.random.default_rng(0).standard_normal(8000) * 1000).astype(np.float32)
+    opts = {"num_mel_bins": 20, "snip_edges": False, "use_energy": False, "dither": 0.0}
+    ref = compute_fbank(x, FbankOptions(**opts))
+    out = FeatureFrontEnd(opts)(x)
+    assert out.shape == ref.shape == (50, 20)
+    np.testing.assert_allclose(out, ref - ref.mean(0), rtol=1e-5, atol=1e-4)
+
+
+def test_train_and_extract_steps(tmp_path, monkeypatch):
+    recipe = tmp_path / "egs"
+    recipe.mkdir()
+    for name in ("steps", "utils"):
+        os.symlink(os.path.join(REPO_ROOT, name), recipe / name)
+    data, teacher = make_tiny_data(str(tmp_path), missing_teacher=("spk0-u1",))
+    utt2spk = [line.split() for line in open(os.path.join(data, "utt2spk"))]
+    with open(os.path.join(data, "spk2utt"), "w") as handle:
+        for spk in sorted({s for _, s in utt2spk}):
+            handle.write(spk + " " + " ".join(u for u, s in utt2spk if s == spk) + "\n")
+    os.symlink(os.path.join(REPO_ROOT, "tests", "nnet", "student_tiny.yaml"), recipe / "student.yaml")
+    env = tool_env()
+    teacher_scp = teacher.split(":", 1)[1]
+
+    def run(*args):
+        proc = subprocess.run(list(args), cwd=recipe, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True)
+        assert proc.returncode == 0, proc.stdout[-4000:]
+        return proc.stdout
+
+    run("steps/train_student.sh", "--nnet-config", "student.yaml", "--kd-weight", "0.3", "--num-procs", "2",
+        data, teacher_scp, "exp/student_kd")
+    log = open(recipe / "exp/student_kd/log/train.log").read()
+    assert "11 kept + 1 skipped" in log and "batch 4 (2 per process x 2)" in log and "kd 0." in log
+    assert (recipe / "exp/student_kd/final.pt").is_file() and int((recipe / "exp/student_kd/train_seconds").read_text()) >= 0
+    out = run("steps/extract_embeddings.sh", "--nj", "2", "--max-duration", "0.5", "exp/student_kd", data,
+              "exp/student_kd/xvectors")
+    assert "12 of 12 utterances" in out
+    monkeypatch.chdir(recipe)  # ark paths in the scp are relative to the recipe root, as in Kaldi
+    table = load_table("scp:exp/student_kd/xvectors/xvector.scp")
+    assert sorted(table) == sorted(u for u, _ in utt2spk)
+    assert all(v.shape == (8,) and np.isfinite(v).all() for v in table.values())
+    # a missing model is a clear error, not a traceback
+    proc = subprocess.run(["steps/extract_embeddings.sh", "exp/nothing", data, "exp/x"], cwd=recipe, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.returncode != 0 and "no such file: exp/nothing/model.json" in proc.stdout
