@@ -8,12 +8,16 @@
 #   2  i-vector teacher: diagonal UBM then full-covariance UBM on data/train
 #   3  i-vector teacher: total-variability extractor on data/train
 #   4  i-vectors for train, test, sc_train, sc_test (exp/ivectors_<name>)
+#   5  i-vector baseline: cosine and LDA+PLDA, each with and without AS-norm, on test and sc_test
+#   6  student ResNets: distilled from the teacher (exp/student_kd*) and without it (exp/student_nokd)
+#   7  student embeddings of train and test
+#   8  student scoring on test: cosine and LDA+PLDA, each with and without AS-norm
 . ./path.sh
 . ./cmd.sh
 set -euo pipefail
 
 stage=0
-stop_stage=4                 # the last stage: a bare ./run.sh runs everything
+stop_stage=8                 # the last stage: a bare ./run.sh runs everything
 nj=4                         # parallel jobs per step
 corpus_root=../shared/corpora
 splits_dir=                  # default: $corpus_root/splits (speaker lists <corpus>.{train,test}.spk)
@@ -23,14 +27,44 @@ short_corpus=speechcommands
 # i-vector teacher sizes (ivector_num_gauss, ivector_dim, ubm_num_iters, ivector_num_iters,
 # ivector_num_gselect, ivector_min_post): conf/ivector.conf says why; each is also an option here.
 . conf/ivector.conf
+baseline_sets="test sc_test"     # trial sets scored in stage 5
+lda_dim=150                      # LDA before PLDA (reference: 150; < number of PLDA training speakers)
+asnorm_top_n=300                 # AS-norm cohort size per side (cohort: the train vectors)
+student_conf=conf/student.yaml   # conf/student_gpu.yaml on a GPU (with --student-procs N for N GPUs)
+student_procs=1                  # >1: torchrun DistributedDataParallel processes
+kd_weight=1.0                    # λ of L = L_AAM + λ·L_kd
+kd_norm=length                   # teacher-side normalisation of exp/student_kd
+kd_norm_alt=whiten               # a second normalisation, trained as exp/student_kd_$kd_norm_alt ("" = skip)
 help_message="Usage: $0 [--stage N] [--stop-stage M] [--corpus-root DIR] [--nj N] [options]
 Options (defaults in this script): --splits-dir --long-corpus --extra-train-corpora --short-corpus
   --ivector-num-gauss --ivector-dim --ubm-num-iters --ivector-num-iters --ivector-num-gselect
-  --ivector-min-post (defaults in conf/ivector.conf)"
+  --ivector-min-post (defaults in conf/ivector.conf)
+  --baseline-sets --lda-dim --asnorm-top-n --student-conf --student-procs --kd-weight --kd-norm
+  --kd-norm-alt"
 . utils/parse_options.sh
 
 data=data
 mfccdir=mfcc
+
+# Scores one system on one trial set with the four back-ends: cosine and LDA+PLDA, each with and
+# without AS-norm (cohort: the training vectors). Rows go to exp/results.tsv; a DET plot of the four
+# to exp/scores/<system>_<set>/det.png.
+score_backends() {
+  local sys=$1 train_scp=$2 eval_scp=$3 plda_dir=$4 set=$5
+  local out=exp/scores/${sys}_$set trials=$data/$set/trials
+  steps/score_cosine.sh --cmd "$train_cmd" --system $sys --backend cosine \
+    $train_scp $eval_scp $eval_scp $trials $out/cosine
+  steps/score_norm.sh --cmd "$train_cmd" --scorer cosine --top-n $asnorm_top_n --trials $trials \
+    --system $sys --backend cosine+asnorm $train_scp $eval_scp $eval_scp $out/cosine/scores $out/cosine_asnorm
+  steps/score_plda.sh --cmd "$train_cmd" --system $sys --backend lda$lda_dim+plda \
+    $plda_dir $eval_scp $eval_scp $trials $out/plda
+  steps/score_norm.sh --cmd "$train_cmd" --scorer plda --model-dir $plda_dir --top-n $asnorm_top_n \
+    --trials $trials --system $sys --backend lda$lda_dim+plda+asnorm \
+    $train_scp $eval_scp $eval_scp $out/plda/scores $out/plda_asnorm
+  python -m sidkd.bin.plot_det --title "$sys, $set" \
+    --names cosine,cosine+asnorm,lda$lda_dim+plda,lda$lda_dim+plda+asnorm $trials $out/det.png \
+    $out/cosine/scores $out/cosine_asnorm/scores $out/plda/scores $out/plda_asnorm/scores
+}
 
 # Stage 0: Kaldi data directories from the corpus folders, speaker-disjoint, with all-pairs trials.
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
@@ -75,4 +109,54 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     steps/extract_ivectors.sh --nj $nj --cmd "$train_cmd" --num-gselect $ivector_num_gselect \
       --min-post $ivector_min_post exp/extractor $data/$name exp/ivectors_$name
   done
+fi
+
+# Stage 5: the i-vector baseline. LDA and PLDA are trained on the train speakers with >= 2
+# utterances (REFERENCE.md); scoring subtracts the mean of all train i-vectors.
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  steps/train_plda.sh --cmd "$train_cmd" --lda-dim $lda_dim --num-iters 10 \
+    exp/ivectors_train/ivector.scp $data/train exp/ivectors_train/plda_lda$lda_dim
+  for x in $baseline_sets; do
+    score_backends ivector exp/ivectors_train/ivector.scp exp/ivectors_$x/ivector.scp \
+      exp/ivectors_train/plda_lda$lda_dim $x
+  done
+  column -t -s$'\t' exp/results.tsv
+fi
+
+student_systems="student_nokd student_kd${kd_norm_alt:+ student_kd_$kd_norm_alt}"
+
+# Stage 6: the student ResNet, distilled from the i-vector teacher (exp/student_kd, λ = $kd_weight,
+# and exp/student_kd_$kd_norm_alt with the other teacher normalisation) and the ablation without the
+# teacher (exp/student_nokd, λ = 0), all with the same config and seed. Training time in
+# exp/<system>/train_seconds; rerunning resumes from the last epoch checkpoint.
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  steps/train_student.sh --cmd "$cuda_cmd" --nnet-config $student_conf --num-procs $student_procs \
+    --kd-weight 0 $data/train none exp/student_nokd
+  for norm in $kd_norm $kd_norm_alt; do
+    dir=exp/student_kd; [ $norm = $kd_norm ] || dir=exp/student_kd_$norm
+    steps/train_student.sh --cmd "$cuda_cmd" --nnet-config $student_conf --num-procs $student_procs \
+      --kd-weight $kd_weight --kd-normalisation $norm $data/train exp/ivectors_train/ivector.scp $dir
+  done
+fi
+
+# Stage 7: student embeddings of data/train (back-end training, AS-norm cohort) and data/test.
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  for sys in $student_systems; do
+    for name in train test; do
+      steps/extract_embeddings.sh --nj $nj --cmd "$train_cmd" exp/$sys $data/$name exp/$sys/xvectors_$name
+    done
+  done
+fi
+
+# Stage 8: the students on data/test with the same back-ends as the baseline.
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  for sys in $student_systems; do
+    xv=exp/$sys
+    steps/train_plda.sh --cmd "$train_cmd" --lda-dim $lda_dim --num-iters 10 \
+      $xv/xvectors_train/xvector.scp $data/train $xv/xvectors_train/plda_lda$lda_dim
+    score_backends $sys $xv/xvectors_train/xvector.scp $xv/xvectors_test/xvector.scp \
+      $xv/xvectors_train/plda_lda$lda_dim test
+    echo "$sys: trained in $(cat $xv/train_seconds) s"
+  done
+  column -t -s$'\t' exp/results.tsv
 fi

@@ -5,6 +5,7 @@ check what each stage left behind.
 """
 
 import os
+import re
 import subprocess
 
 import pytest
@@ -14,7 +15,10 @@ from tests.recipe.tiny_corpus import make_recipe_dir, make_tiny_corpora
 
 # Tiny sizes so the whole recipe runs in a few minutes on 2 cores.
 TINY_OPTIONS = ["--nj", "2", "--ivector-num-gauss", "8", "--ivector-dim", "10", "--ubm-num-iters", "2",
-                "--ivector-num-iters", "2", "--ivector-num-gselect", "4"]
+                "--ivector-num-iters", "2", "--ivector-num-gselect", "4", "--lda-dim", "4", "--asnorm-top-n", "5",
+                "--student-conf", os.path.join(REPO_ROOT, "tests", "nnet", "student_tiny.yaml"),
+                "--kd-norm-alt", ""]
+BACKENDS = {"cosine", "cosine+asnorm", "lda4+plda", "lda4+plda+asnorm"}
 
 
 def run_recipe(recipe, *args, check=True):
@@ -106,6 +110,43 @@ def test_stages2to4_ivector_teacher(recipe, monkeypatch):
         spk = kaldiio.load_scp(os.path.join(recipe, "exp", f"ivectors_{name}", "spk_ivector.scp"))
         counts = dict(lines(os.path.join(recipe, "exp", f"ivectors_{name}", "num_utts.ark")))
         assert sorted(spk) == sorted(counts) and sum(int(n) for n in counts.values()) == len(utts)
+
+
+def results_rows(recipe):
+    rows = lines(os.path.join(recipe, "exp", "results.tsv"))
+    header, body = rows[0], rows[1:]
+    assert header[:3] == ["system", "backend", "trials"], header
+    return body
+
+
+def test_stage5_ivector_baseline(recipe):
+    rows = [r for r in results_rows(recipe) if r[0] == "ivector"]
+    for test_set in ("test", "sc_test"):
+        got = {r[1]: r for r in rows if r[2] == test_set}
+        assert set(got) == BACKENDS, (test_set, sorted(got))
+        for r in got.values():
+            eer, dcf2, dcf3 = map(float, r[3:6])
+            assert 0.0 <= eer <= 100.0 and 0.0 <= dcf2 <= 1.0 + 1e-9 and 0.0 <= dcf3 <= 1.0 + 1e-9
+        assert os.path.getsize(os.path.join(recipe, "exp", "scores", f"ivector_{test_set}", "det.png")) > 1000
+
+
+def test_stages6to8_students(recipe, monkeypatch):
+    import kaldiio
+
+    monkeypatch.chdir(recipe)
+    utts = [row[0] for row in lines(os.path.join(recipe, "data", "test", "utt2spk"))]
+    rows = results_rows(recipe)
+    for system in ("student_nokd", "student_kd"):
+        model_dir = os.path.join(recipe, "exp", system)
+        assert os.path.isfile(os.path.join(model_dir, "final.pt"))
+        assert int(open(os.path.join(model_dir, "train_seconds")).read()) >= 0
+        xvectors = kaldiio.load_scp(os.path.join(model_dir, "xvectors_test", "xvector.scp"))
+        assert sorted(xvectors) == utts and all(xvectors[u].shape == (8,) for u in utts)
+        assert {r[1] for r in rows if r[0] == system} == BACKENDS
+    # The KD run saw the teacher: its log reports the distillation loss; the ablation's does not.
+    kd_log = open(os.path.join(recipe, "exp", "student_kd", "log", "train.log")).read()
+    nokd_log = open(os.path.join(recipe, "exp", "student_nokd", "log", "train.log")).read()
+    assert re.search(r", kd [0-9.]+", kd_log) and not re.search(r", kd [0-9.]+", nokd_log)
 
 
 # Keep last: rerunning stage 0 rebuilds the data dirs (and so drops their features).
