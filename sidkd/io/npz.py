@@ -16,7 +16,7 @@ import numpy as np
 
 from sidkd.errors import DataError
 
-__all__ = ["save_npz", "load_npz"]
+__all__ = ["save_npz", "load_npz", "read_header"]
 
 
 def save_npz(path: str, fmt: str, version: int, arrays: dict[str, np.ndarray], **meta) -> None:
@@ -36,8 +36,7 @@ def save_npz(path: str, fmt: str, version: int, arrays: dict[str, np.ndarray], *
             os.remove(tmp)
 
 
-def load_npz(path: str, fmt: str, versions: tuple[int, ...] = (1,)) -> tuple[dict, dict[str, np.ndarray]]:
-    """(header, arrays) of a file written by :func:`save_npz`; checks format and version."""
+def _read(path: str) -> tuple[dict, dict[str, np.ndarray]]:
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
@@ -47,7 +46,17 @@ def load_npz(path: str, fmt: str, versions: tuple[int, ...] = (1,)) -> tuple[dic
         raise DataError(f"{path}: not a readable npz file ({exc})") from exc
     if "header" not in arrays:
         raise DataError(f"{path}: no header (not a sidkd model/accumulator file)")
-    header = json.loads(str(arrays.pop("header")))
+    return json.loads(str(arrays.pop("header"))), arrays
+
+
+def read_header(path: str) -> dict:
+    """The header of a file written by :func:`save_npz` (to find out what kind of file it is)."""
+    return _read(path)[0]
+
+
+def load_npz(path: str, fmt: str, versions: tuple[int, ...] = (1,)) -> tuple[dict, dict[str, np.ndarray]]:
+    """(header, arrays) of a file written by :func:`save_npz`; checks format and version."""
+    header, arrays = _read(path)
     if header.get("format") != fmt:
         raise DataError(f"{path}: expected a {fmt!r} file, found {header.get('format')!r}")
     if header.get("version") not in versions:
