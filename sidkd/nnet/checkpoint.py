@@ -13,6 +13,7 @@ number of speakers, teacher dimension).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import re
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 __all__ = ["CHECKPOINT_FORMAT", "FORMAT_VERSION", "save_atomic", "load", "rng_state", "set_rng_state",
-           "average_state_dicts", "list_checkpoints"]
+           "average_state_dicts", "list_checkpoints", "parameter_digest"]
 
 CHECKPOINT_FORMAT = "sidkd-student"
 FORMAT_VERSION = 1
@@ -90,3 +91,13 @@ def list_checkpoints(directory: str) -> list[tuple[int, str]]:
         if match:
             found.append((int(match.group(1)), os.path.join(directory, name)))
     return sorted(found)
+
+
+def parameter_digest(named_tensors) -> str:
+    """sha256 (hex) of (name, float32 values) pairs in name order: equal digests mean bit-identical
+    tensors. Used to check that the DDP processes hold the same parameters."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(named_tensors, key=lambda item: item[0]):
+        digest.update(name.encode("utf-8") + b"\0")
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()

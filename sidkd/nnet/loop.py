@@ -98,6 +98,19 @@ def _save_checkpoint(path, model, optimizer, scheduler, epoch, step) -> None:
                       "scheduler": scheduler.state_dict(), "rng": ckpt.rng_state()}, path)
 
 
+def _check_replicas(model: nn.Module, session: Session, epoch: int) -> None:
+    """DDP keeps the processes' parameters identical by construction; a desynchronised run (a
+    process that skipped a step, a non-deterministic collective) would silently average garbage.
+    Every process's parameter digest goes to rank 0, which logs them and stops on a mismatch."""
+    digests: list = [None] * session.world
+    dist.all_gather_object(digests, ckpt.parameter_digest(model.named_parameters()))
+    if session.rank == 0:
+        log.info("epoch %d: parameter digests of the %d processes: %s", epoch, session.world, " ".join(digests))
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"epoch {epoch}: the {session.world} processes hold different parameters "
+                           f"(sha256 {' '.join(d[:12] for d in digests)})")
+
+
 def fit(model: nn.Module, step_fn: Callable[[nn.Module, object, int], StepResult],
         batches: Callable[[int], Iterable], optimizer: torch.optim.Optimizer, scheduler: WarmupDecayLR,
         out_dir: str, session: Session, num_epochs: int, log_interval: int = 20, grad_clip: float = 0.0,
@@ -159,6 +172,7 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, object, int], StepResult
             _save_checkpoint(path, model, optimizer, scheduler, epoch, step)
             log.info("epoch %d done: wrote %s", epoch, path)
         if session.world > 1:
+            _check_replicas(model, session, epoch)
             dist.barrier()
     if last_epoch < num_epochs:
         return os.path.join(ckpt_dir, f"epoch_{last_epoch}.pt"), model

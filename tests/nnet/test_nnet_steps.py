@@ -1,7 +1,10 @@
 """steps/train_student.sh (torchrun, 2 processes) and steps/extract_embeddings.sh end to end on a
 tiny data dir, with the real sidkd.feat filterbank."""
 
+import hashlib
+import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -47,6 +50,7 @@ def test_train_and_extract_steps(tmp_path, monkeypatch):
     log = open(recipe / "exp/student_kd/log/train.log").read()
     assert "11 kept + 1 skipped" in log and "batch 4 (2 per process x 2)" in log and "kd 0." in log
     assert (recipe / "exp/student_kd/final.pt").is_file() and int((recipe / "exp/student_kd/train_seconds").read_text()) >= 0
+    _check_both_ranks_held_the_saved_parameters(recipe / "exp/student_kd", log)
     out = run("steps/extract_embeddings.sh", "--nj", "2", "--max-duration", "0.5", "exp/student_kd", data,
               "exp/student_kd/xvectors")
     assert "12 of 12 utterances" in out
@@ -58,3 +62,29 @@ def test_train_and_extract_steps(tmp_path, monkeypatch):
     proc = subprocess.run(["steps/extract_embeddings.sh", "exp/nothing", data, "exp/x"], cwd=recipe, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.returncode != 0 and "no such file: exp/nothing/model.json" in proc.stdout
+
+
+def _check_both_ranks_held_the_saved_parameters(model_dir, log):
+    """After each epoch every torchrun process logs (via rank 0) a sha256 of its parameters: the two
+    must agree with each other and with the parameters rank 0 saved in that epoch's checkpoint."""
+    from sidkd.nnet import checkpoint as ckpt
+    from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation
+    from sidkd.nnet.models import build_model
+    from sidkd.nnet.trainer import StudentWithHeads
+
+    desc = json.loads((model_dir / "model.json").read_text())
+    shape = StudentWithHeads(build_model(desc["model"], 10), AAMSoftmax(8, desc["num_classes"], sub_centers=2),
+                             TeacherDistillation(8, desc["teacher_dim"], desc["kd_normalisation"]))
+    names = sorted(name for name, _ in shape.named_parameters())
+    logged = dict(re.findall(r"epoch (\d+): parameter digests of the 2 processes: (\w+ \w+)", log))
+    assert sorted(logged) == ["1", "2"], log[-3000:]
+    saved = []
+    for epoch, pair in logged.items():
+        rank0, rank1 = pair.split()
+        state = ckpt.load(str(model_dir / "checkpoints" / f"epoch_{epoch}.pt"))["model"]
+        digest = hashlib.sha256()
+        for name in names:  # this test's own hash of the checkpoint: name, NUL, float32 bytes
+            digest.update(name.encode() + b"\0" + state[name].float().numpy().tobytes())
+        saved.append(digest.hexdigest())
+        assert rank0 == rank1 == saved[-1], f"epoch {epoch}"
+    assert saved[0] != saved[1]  # the second epoch did change them
