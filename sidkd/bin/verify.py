@@ -1,0 +1,163 @@
+"""Enrol speakers and verify new recordings with a trained student (docs/verify.md).
+
+    python -m sidkd.bin.verify calibrate --model DIR --trials data/test/trials \\
+        --scores exp/scores/student_kd_test/cosine/scores [--mean MEAN.npz] [--target-fa 0.01 | --eer true]
+    python -m sidkd.bin.verify enroll --model DIR --name alice a1.wav a2.wav ...
+    python -m sidkd.bin.verify [test] --model DIR --name alice test.wav ...
+
+calibrate: chooses the decision threshold on scored dev trials (the recipe's cosine scores) and
+stores it with the training mean in DIR/verify.npz. enroll: embeds the recordings and stores
+DIR/speakers/NAME.npz. test (the default command): prints ``NAME FILE SCORE accept|reject`` per
+recording. Recordings are anything wav.scp takes (a path, or ``command |``); they are embedded
+whole, as steps/extract_embeddings.sh embeds utterances (same front end, network and chunking).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from sidkd.cli import ArgumentParser, ProgramError, run_main
+from sidkd.errors import DataError
+
+log = logging.getLogger("verify")
+
+COMMANDS = ("calibrate", "enroll", "test")
+
+
+def _model_options(parser: ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="student model dir (model.json, final.pt)")
+    parser.add_argument("--model-file", default="final.pt", help="network file inside the model dir")
+
+
+def _network_path(args) -> str:
+    for name in ("model.json", args.model_file):
+        if not os.path.isfile(os.path.join(args.model, name)):
+            raise ProgramError(f"{args.model}/{name}: no such file")
+    return os.path.join(args.model, args.model_file)
+
+
+def _embed_files(args, files: list[str]):
+    """Raw embeddings (files, dim) with the recipe's extraction code."""
+    import numpy as np
+
+    from sidkd.io.audio import AudioOptions, read_audio
+    from sidkd.nnet.embed import embed_utterance
+    from sidkd.nnet.trainer import frontend_from_config, load_embedder
+
+    embedder, desc = load_embedder(args.model, args.model_file)
+    frontend = frontend_from_config(desc["features"])
+    opts = AudioOptions(sample_rate=frontend.sample_rate)
+    return np.stack([embed_utterance(embedder, frontend, read_audio(f, opts)) for f in files])
+
+
+def _speaker_path(model_dir: str, name: str) -> str:
+    return os.path.join(model_dir, "speakers", f"{name}.npz")
+
+
+def calibrate(argv) -> int:
+    import numpy as np
+
+    from sidkd.backend.vectors import load_mean
+    from sidkd.backend.verify import Calibration, choose_threshold, file_digest
+    from sidkd.io.trials import read_trials, scores_for_trials
+    from sidkd.metrics.rates import split_scores
+
+    parser = ArgumentParser(prog="verify calibrate", description="choose and store the decision threshold")
+    _model_options(parser)
+    parser.add_argument("--trials", required=True, help="dev trials with target|nontarget labels")
+    parser.add_argument("--scores", required=True, help="cosine scores of those trials by this model")
+    parser.add_argument("--mean", default="", help="training mean the scores were computed with "
+                        "(default: mean.npz beside --scores, as steps/score_cosine.sh writes it; 'none': no mean)")
+    parser.add_argument("--target-fa", type=float, default=0.01, help="threshold: dev false-alarm rate <= this")
+    parser.add_bool("--eer", False, "threshold at the dev equal error rate instead of --target-fa")
+    args = parser.parse_args(argv)
+    network = _network_path(args)
+    mean_path = args.mean or os.path.join(os.path.dirname(os.path.abspath(args.scores)), "mean.npz")
+    mean = None
+    if mean_path != "none":
+        if not os.path.isfile(mean_path):
+            raise ProgramError(f"{mean_path}: no such file (give --mean FILE, or --mean none for scores "
+                               "computed without mean subtraction)")
+        mean = load_mean(mean_path)
+    trials = read_trials(args.trials, require_labels=True)
+    target, nontarget = split_scores(scores_for_trials(trials, args.scores), trials.is_target)
+    info = choose_threshold(target, nontarget, None if args.eer else args.target_fa)
+    if not args.eer and args.target_fa * len(nontarget) < 1:
+        log.warning("%d nontarget trials cannot measure a false-alarm rate of %g", len(nontarget), args.target_fa)
+    info.update(trials=os.path.abspath(args.trials), scores=os.path.abspath(args.scores),
+                mean_file="none" if mean is None else os.path.abspath(mean_path), embedder=file_digest(network))
+    out = os.path.join(args.model, "verify.npz")
+    Calibration(None if mean is None else np.asarray(mean), info["threshold"], info).save(out)
+    log.info("%s: threshold %.6g (%s) from %d target + %d nontarget trials: dev P_miss %.4f, P_fa %.4f, "
+             "EER %.4f", out, info["threshold"], info["criterion"], len(target), len(nontarget), info["dev_p_miss"],
+             info["dev_p_fa"], info["dev_eer"])
+    return 0
+
+
+def enroll(argv) -> int:
+    from sidkd.backend.verify import SpeakerModel, check_speaker_name, file_digest
+
+    parser = ArgumentParser(prog="verify enroll", description="store a speaker model from recordings")
+    _model_options(parser)
+    parser.add_argument("--name", required=True, help="speaker name (a file name: letters, digits, _ . -)")
+    parser.add_argument("recordings", nargs="+", help="audio files (or 'command |')")
+    args = parser.parse_args(argv)
+    name = check_speaker_name(args.name)
+    network = _network_path(args)
+    embeddings = _embed_files(args, args.recordings)
+    path = _speaker_path(args.model, name)
+    if os.path.exists(path):
+        log.warning("%s exists: replaced", path)
+    SpeakerModel(name, embeddings, list(args.recordings), file_digest(network)).save(path)
+    log.info("enrolled %s from %d recordings -> %s", name, len(args.recordings), path)
+    return 0
+
+
+def test(argv) -> int:
+    from sidkd.backend.verify import Calibration, SpeakerModel, check_speaker_name, file_digest, verification_scores
+
+    parser = ArgumentParser(prog="verify test", description="score recordings against an enrolled speaker")
+    _model_options(parser)
+    parser.add_argument("--name", required=True, help="enrolled speaker")
+    parser.add_argument("recordings", nargs="+", help="audio files (or 'command |')")
+    args = parser.parse_args(argv)
+    name = check_speaker_name(args.name)
+    network = _network_path(args)
+    calibration_path = os.path.join(args.model, "verify.npz")
+    if not os.path.isfile(calibration_path):
+        raise ProgramError(f"{calibration_path}: no such file; run 'python -m sidkd.bin.verify calibrate' first")
+    speaker_path = _speaker_path(args.model, name)
+    if not os.path.isfile(speaker_path):
+        raise ProgramError(f"{speaker_path}: no such file; enrol {name} first ('python -m sidkd.bin.verify enroll')")
+    calibration = Calibration.load(calibration_path)
+    speaker = SpeakerModel.load(speaker_path)
+    digest = file_digest(network)
+    if speaker.embedder != digest:
+        raise DataError(f"{speaker_path} was enrolled with another network than {network}: enrol {name} again")
+    if calibration.info.get("embedder") != digest:
+        raise DataError(f"{calibration_path} was calibrated for another network than {network}: calibrate again")
+    scores = verification_scores(calibration.scorer(), speaker.embeddings, _embed_files(args, args.recordings))
+    log.info("threshold %.6g (%s), speaker %s enrolled from %d recordings", calibration.threshold,
+             calibration.info.get("criterion"), name, len(speaker.files))
+    for path, score in zip(args.recordings, scores):
+        decision = "accept" if score >= calibration.threshold else "reject"
+        print(f"{name} {path} {score:.9g} {decision}")
+    sys.stdout.flush()
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = "test"
+    if argv and argv[0] in COMMANDS:
+        command = argv.pop(0)
+    elif argv and argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    return {"calibrate": calibrate, "enroll": enroll, "test": test}[command](argv)
+
+
+if __name__ == "__main__":
+    run_main(main)
