@@ -59,8 +59,14 @@ utils/split_data.sh "$data" "$nj"
 sdata=$data/split$nj
 feats=$(ivector_feats_rspec "$sdata/JOB/feats.scp" "$sdata/JOB/vad.scp" "$deltas_config" "$cmvn_config")
 
+# A copy under a temporary name, renamed when complete: a killed run never leaves a half file
+# under the real name.
+copy_atomic() { cp "$1" "$2.tmp.$$" && mv "$2.tmp.$$" "$2"; }
+rm -f "$dir"/*.tmp.* "$dir"/stats/*.tmp.*  # what a killed run left
+
 if [ "$stage" -le -2 ]; then
-  cp "$srcdir/final.dubm" "$srcdir/final.ubm" "$dir/"
+  copy_atomic "$srcdir/final.dubm" "$dir/final.dubm"
+  copy_atomic "$srcdir/final.ubm" "$dir/final.ubm"
   $cmd "$dir/log/init.log" \
     python -m sidkd.bin.ivector_extractor_init --ivector-dim="$ivector_dim" --prior-offset="$prior_offset" \
       "$dir/final.ubm" "$dir/0.ie"
@@ -90,7 +96,7 @@ for x in $(seq 0 $((num_iters - 1))); do
   fi
 done
 
-cp "$dir/$num_iters.ie" "$dir/final.ie"
+copy_atomic "$dir/$num_iters.ie" "$dir/final.ie"
 if $cleanup; then
   for x in $(seq 1 $((num_iters - 1))); do rm -f "$dir/$x.ie"; done
 fi

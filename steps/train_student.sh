@@ -47,6 +47,9 @@ opts=(--config "$nnet_config" --train-data "$data" --dir "$dir" --resume "$resum
 [ -n "$device" ] && opts+=(--device "$device")
 
 mkdir -p "$dir/log"
+# Checkpoints and models are written under a temporary name and renamed; a killed run's temporaries
+# are never read, only removed here.
+rm -f "$dir"/*.tmp.* "$dir"/checkpoints/*.tmp.*
 cp "$nnet_config" "$dir/nnet_config.yaml"
 if [ "$num_procs" -gt 1 ]; then
   launcher=(torchrun --standalone --nproc_per_node "$num_procs" -m sidkd.bin.train_student)

@@ -7,22 +7,17 @@ uninterrupted run.
 import glob
 import os
 import shutil
-import signal
 import subprocess
-import sys
 import time
 
 import kaldiio
 import numpy as np
 
+from killing import env, kill_and_rerun
+
 from tests.conftest import CORPORA, REPO_ROOT
 
 SPEAKERS = ("03401e93", "0487ba9b", "0b57a6ed")
-
-
-def env():
-    path = os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
-    return dict(os.environ, PYTHONPATH=REPO_ROOT, PATH=path, LC_ALL="C", OMP_NUM_THREADS="1")
 
 
 def make_recipe(root):
@@ -71,41 +66,12 @@ def check_nothing_half_written(root, kind, reference, ref_job_keys):
         assert all(np.array_equal(values[k], reference[k]) for k in reference)
 
 
-def kill_and_rerun(root, command, kind, rng, reference_seconds, reference, ref_job_keys, num_kills):
-    """SIGKILL ``command`` (its whole process group: step, run.pl, jobs) ``num_kills`` times, the
-    first a seeded delay after an archive starts being written, the others at seeded times; check
-    what is on disk after each; then run it to the end."""
+def kill_feature_step(root, command, kind, rng, reference_seconds, reference, ref_job_keys, num_kills):
     outdir = root / {"mfcc": "mfcc_run", "vad": "vad_run"}[kind]
-    # The first kill comes a seeded delay after an archive starts being written, the others at
-    # seeded fractions of the reference run's time. A run that ends before its kill (the machine
-    # got faster) is tried again with half the delay, so the kills happen whatever the load.
-    plan = [("writing", rng.uniform(0.0, 0.4))] + [("start", f * reference_seconds) for f in rng.uniform(0.2, 0.8, num_kills - 1)]
-    killed_while_running = 0
-    for event, delay in plan:
-        for _attempt in range(8):
-            proc = subprocess.Popen(command, cwd=root, env=env(), start_new_session=True,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 120
-            while event == "writing" and proc.poll() is None and time.monotonic() < deadline:
-                if glob.glob(str(outdir / "*.tmp.*")):
-                    break
-                time.sleep(0.005)
-            killed = False
-            try:
-                proc.wait(timeout=delay)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                killed = True
-            proc.wait(timeout=60)
-            time.sleep(0.2)  # jobs of the group are gone by now; nothing of theirs writes after this
-            check_nothing_half_written(root, kind, reference, ref_job_keys)
-            if killed:
-                killed_while_running += 1
-                break
-            delay /= 2
-    subprocess.run(command, cwd=root, env=env(), check=True, capture_output=True, timeout=300)
+    killed = kill_and_rerun(root, command, lambda: check_nothing_half_written(root, kind, reference, ref_job_keys),
+                            rng, reference_seconds, num_kills, started=lambda: bool(glob.glob(str(outdir / "*.tmp.*"))))
     assert not [f for f in os.listdir(outdir) if ".tmp." in f], "leftovers of the killed runs remain"
-    return killed_while_running
+    return killed
 
 
 def timed_reference(root, command, data_scp, outdir, prefix):
@@ -125,7 +91,7 @@ def test_feature_stage_killed_and_rerun_equals_uninterrupted(tmp_path):
     rng = np.random.default_rng(20261121)
     seconds, reference, job_keys = timed_reference(tmp_path, make_mfcc(tmp_path, "ref"), "feats.scp", "mfcc_ref", "raw_mfcc_ref")
     assert len(reference) == num_utts
-    killed = kill_and_rerun(tmp_path, make_mfcc(tmp_path, "run"), "mfcc", rng, seconds, reference, job_keys, 3)
+    killed = kill_feature_step(tmp_path, make_mfcc(tmp_path, "run"), "mfcc", rng, seconds, reference, job_keys, 3)
     assert killed >= 2, "the kills should interrupt the step (machine far faster than the reference run?)"
     resumed = load_all(tmp_path / "data" / "run" / "feats.scp")
     assert sorted(resumed) == sorted(reference)
@@ -135,7 +101,7 @@ def test_feature_stage_killed_and_rerun_equals_uninterrupted(tmp_path):
 
     # The stage's second step, VAD, on those features.
     seconds, reference, job_keys = timed_reference(tmp_path, vad_step("ref"), "vad.scp", "vad_ref", "vad_ref")
-    killed = kill_and_rerun(tmp_path, vad_step("run"), "vad", rng, seconds, reference, job_keys, 2)
+    killed = kill_feature_step(tmp_path, vad_step("run"), "vad", rng, seconds, reference, job_keys, 2)
     assert killed >= 1
     resumed = load_all(tmp_path / "data" / "run" / "vad.scp")
     assert sorted(resumed) == sorted(reference) and all(np.array_equal(resumed[k], reference[k]) for k in reference)
