@@ -18,10 +18,11 @@ __all__ = ["StatsPool", "AttentiveStatsPool", "VARIANCE_FLOOR"]
 VARIANCE_FLOOR = 1e-5
 
 
-def _weighted_stats(h: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def _weighted_stats(h: torch.Tensor, weights: torch.Tensor, floor: float = VARIANCE_FLOOR) -> torch.Tensor:
+    # the floor is an argument, not a global, so that TorchScript (sidkd.nnet.export) compiles this
     mean = torch.sum(h * weights, dim=-1)
     second = torch.sum(h * h * weights, dim=-1)
-    std = torch.sqrt(torch.clamp(second - mean * mean, min=VARIANCE_FLOOR))
+    std = torch.sqrt(torch.clamp(second - mean * mean, min=floor))
     return torch.cat([mean, std], dim=-1)
 
 

@@ -19,3 +19,13 @@ def pytest_collection_modifyitems(config, items):
     if reason:
         for item in real:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def trained_student(tmp_path_factory):
+    """(recipe folder, new-speaker recordings) with a tiny student trained in exp/student_kd
+    (tests/ops/tiny_student.py); shared by the verify and export tests."""
+    from tiny_student import make_student_recipe
+
+    root = tmp_path_factory.mktemp("student_recipe")
+    return root, make_student_recipe(str(root))

@@ -14,18 +14,17 @@ import torch
 
 from sidkd.errors import DataError
 from tests.conftest import REPO_ROOT, tool_env
-from tiny_student import copy_as_wav, make_student_recipe, read_as_int16_scale
+from tiny_student import copy_as_wav, read_as_int16_scale
 
 MODEL = "exp/student_kd"
 SCORING = "exp/scores/student_kd_test/cosine"
 
 
 @pytest.fixture(scope="module")
-def recipe(tmp_path_factory):
+def recipe(trained_student):
     from sidkd.bin import compute_mean_vector, extract_embeddings, score_cosine
 
-    root = tmp_path_factory.mktemp("verify")
-    new = make_student_recipe(str(root))
+    root, new = trained_student
     # the recipe's stages 7-8 for this model: embeddings, training mean, cosine scores of the trials
     for name in ("train", "test"):
         xv = root / MODEL / f"xvectors_{name}"
