@@ -6,6 +6,7 @@ the newest checkpoint) ends with the uninterrupted run's model, bit for bit.
 """
 
 import os
+import subprocess
 import time
 
 import kaldiio
@@ -28,8 +29,6 @@ def link_recipe(root):
 
 
 def run(root, command):
-    import subprocess
-
     start = time.monotonic()
     proc = subprocess.run(command, cwd=root, env=env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
