@@ -1,7 +1,7 @@
 """Enrol speakers and verify new recordings with a trained student (docs/verify.md).
 
     python -m sidkd.bin.verify calibrate --model DIR --trials data/test/trials \\
-        --scores exp/scores/student_kd_test/cosine/scores [--mean MEAN.npz] [--target-fa 0.01 | --eer true]
+        --scores exp/scores/student_kd_test/cosine/scores [--mean MEAN.npz] [--target-fa 0.01 | --eer]
     python -m sidkd.bin.verify enroll --model DIR --name alice a1.wav a2.wav ...
     python -m sidkd.bin.verify [test] --model DIR --name alice test.wav ...
 
@@ -18,7 +18,7 @@ import logging
 import os
 import sys
 
-from sidkd.cli import ArgumentParser, ProgramError, run_main
+from sidkd.cli import ArgumentParser, ProgramError, run_main, str2bool
 from sidkd.errors import DataError
 
 log = logging.getLogger("verify")
@@ -71,7 +71,8 @@ def calibrate(argv) -> int:
     parser.add_argument("--mean", default="", help="training mean the scores were computed with "
                         "(default: mean.npz beside --scores, as steps/score_cosine.sh writes it; 'none': no mean)")
     parser.add_argument("--target-fa", type=float, default=0.01, help="threshold: dev false-alarm rate <= this")
-    parser.add_bool("--eer", False, "threshold at the dev equal error rate instead of --target-fa")
+    parser.add_argument("--eer", type=str2bool, nargs="?", const=True, default=False, metavar="true|false",
+                        help="threshold at the dev equal error rate instead of --target-fa ('--eer' alone: true)")
     args = parser.parse_args(argv)
     network = _network_path(args)
     mean_path = args.mean or os.path.join(os.path.dirname(os.path.abspath(args.scores)), "mean.npz")

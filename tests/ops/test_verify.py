@@ -114,8 +114,11 @@ def test_target_fa_threshold_and_several_recordings(recipe, capsys):
 
     assert verify.main(["enroll", "--model", str(recipe / MODEL), "--name", "alice",
                         str(recipe / "alice1.wav"), str(recipe / "alice2.wav")]) == 0
-    assert verify.main(["calibrate", "--model", str(recipe / MODEL), "--trials", str(recipe / "data/test/trials"),
-                        "--scores", str(recipe / SCORING / "scores"), "--target-fa", "0.1"]) == 0
+    calibrate = ["calibrate", "--model", str(recipe / MODEL), "--trials", str(recipe / "data/test/trials"),
+                 "--scores", str(recipe / SCORING / "scores")]
+    assert verify.main([*calibrate, "--eer"]) == 0  # the bare flag works too
+    assert json.loads(str(np.load(recipe / MODEL / "verify.npz")["header"]))["criterion"] == "eer"
+    assert verify.main([*calibrate, "--target-fa", "0.1"]) == 0
     target, nontarget = dev_scores(recipe)
     _, fa_threshold = brute_force_thresholds(target, nontarget, 0.1)
     header = json.loads(str(np.load(recipe / MODEL / "verify.npz")["header"]))
