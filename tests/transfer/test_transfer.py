@@ -191,3 +191,39 @@ def test_source_long_view_through_the_program(source, tmp_path, capfd):
         transfer(config | {"loss": {**config["loss"], "kl": {**config["loss"]["kl"], "long_view": "source"}}},
                  source_dir, data, str(tmp_path / "x"))
     assert not os.path.exists(tmp_path / "x" / "final.pt")
+
+
+def _ddp_worker(rank, world, port, source_dir, data, teacher, out, results):
+    os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    torch.set_num_threads(1)
+    config = transfer_config(freeze={"blocks": 2, "epochs": 1})
+    _, model = transfer(config, source_dir, data, out, teacher_rspec=teacher, stop_after_epoch=1)
+    params = {k for k, _ in model.named_parameters()}
+    results[rank] = {k: (v.detach().clone(), k in params) for k, v in model.state_dict().items()}
+    torch.distributed.destroy_process_group()
+
+
+def test_two_processes_freeze_and_agree(source, tmp_path):
+    """Under DDP the frozen blocks stay untouched too (their gradients stay None on every rank)."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    source_dir, data, teacher = source
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    results = mp.Manager().dict()
+    # fork: the children inherit the stand-in feature backend of this module
+    mp.start_processes(_ddp_worker, args=(2, port, source_dir, data, teacher, str(tmp_path / "ddp"), results),
+                       nprocs=2, join=True, start_method="fork")
+    _, src = load_source(source_dir)
+    r0, r1 = results[0], results[1]
+    for name, (value, is_param) in r0.items():
+        if is_param:  # (batch-norm statistics are each process's own after its last forward)
+            assert torch.equal(value, r1[name][0]), name
+    for name in src:
+        if name.startswith(("embedder.stem.", "embedder.stages.0.0.")):  # parameters and statistics
+            assert torch.equal(r0[name][0], src[name]) and torch.equal(r1[name][0], src[name]), name
+    assert not torch.equal(r0["embedder.embedding.weight"][0], src["embedder.embedding.weight"])
