@@ -52,7 +52,7 @@ from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, long_short_kl, ma
 from sidkd.nnet.loop import StepResult, fit, init_session, make_optimizer, make_scheduler, seed_everything
 from sidkd.nnet.models import build_model
 from sidkd.nnet.trainer import DEFAULTS as STUDENT_DEFAULTS
-from sidkd.nnet.trainer import _model_description, frontend_from_config
+from sidkd.nnet.trainer import _model_description, _worker_init, frontend_from_config
 
 __all__ = ["DEFAULTS", "LONG_VIEWS", "TransferNet", "concatenated_view", "embedder_blocks", "set_frozen",
            "load_source", "transfer"]
@@ -195,10 +195,6 @@ def load_source(source_dir: str, which: str = "final.pt") -> tuple[dict, dict]:
     except (OSError, ValueError) as exc:
         raise DataError(f"{source_dir}/{which}: cannot read the source model ({exc})") from exc
     return desc, state
-
-
-def _worker_init(_):
-    torch.set_num_threads(1)
 
 
 def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_dir: str | None = None,
