@@ -180,7 +180,18 @@ def test_source_long_view_through_the_program(source, tmp_path, capfd):
     argv = ["--config", str(conf_path), "--source", source_dir, "--train-data", data, "--long-data", data,
             "--dir", str(out), "--long-view", "source", "--kd-weight", "0", "--num-epochs", "1",
             "--sub-centers", "3"]
-    assert main(argv) == 0
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        assert main(argv) == 0
+    finally:  # main() put its own stderr handler on the root logger: give pytest's back
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
     err = capfd.readouterr().err
     assert "long view source" in err and ", kl " in err
     final = _params(str(out / "final.pt"))
@@ -227,3 +238,21 @@ def test_two_processes_freeze_and_agree(source, tmp_path):
         if name.startswith(("embedder.stem.", "embedder.stages.0.0.")):  # parameters and statistics
             assert torch.equal(r0[name][0], src[name]) and torch.equal(r1[name][0], src[name]), name
     assert not torch.equal(r0["embedder.embedding.weight"][0], src["embedder.embedding.weight"])
+
+
+def test_bad_input_is_named(source, tmp_path):
+    import subprocess
+
+    from tests.conftest import REPO_ROOT, tool_env
+
+    source_dir, data, _ = source
+    proc = subprocess.run(["steps/transfer_student.sh", str(tmp_path / "nowhere"), data, "none", str(tmp_path / "o")],
+                          cwd=REPO_ROOT, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.returncode == 1 and f"no such file: {tmp_path / 'nowhere'}/model.json" in proc.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("loss:\n  kl: {wieght: 1.0}\n")
+    with pytest.raises(DataError, match="unknown setting loss.kl.'wieght'"):
+        load_config(str(bad), None, DEFAULTS)
+    with pytest.raises(DataError, match="freeze.blocks 9: the embedder has only 5 blocks"):
+        transfer(transfer_config(freeze={"blocks": 9, "epochs": 1}), source_dir, data, str(tmp_path / "f"),
+                 teacher_rspec=source[2])
