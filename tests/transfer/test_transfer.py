@@ -75,6 +75,8 @@ def tiny_net(source_dir, sub_centers=1, margin=0.2):
 
 def test_transfer_net_loss_and_kl(source):
     net = tiny_net(source[0]).eval()
+    blocks = embedder_blocks(net.embedder)  # stem + one BasicBlock per stage, from the input side
+    assert len(blocks) == 5 and blocks[0] is net.embedder.stem and blocks[1] is net.embedder.stages[0][0]
     torch.manual_seed(2)
     short = torch.randn(6, 30, 8, dtype=torch.float64, requires_grad=True)
     labels = torch.tensor([0, 1, 2, 3, 0, 1])
