@@ -12,12 +12,17 @@
 #   6  student ResNets: distilled from the teacher (exp/student_kd*) and without it (exp/student_nokd)
 #   7  student embeddings of train and test
 #   8  student scoring on test: cosine and LDA+PLDA, each with and without AS-norm
+#   9  short-utterance transfer of the source student to data/sc_train: plain CE, + multi-subspace,
+#      + long/short KL, + both (exp/transfer_*)
+#  10  embeddings of the source and the transferred models: sc_train, sc_test, train, test, and
+#      data/test cropped to 1 s and 2 s
+#  11  short-speech table: sc_test, and test with the test side cropped (enrolment full length)
 . ./path.sh
 . ./cmd.sh
 set -euo pipefail
 
 stage=0
-stop_stage=8                 # the last stage: a bare ./run.sh runs everything
+stop_stage=11                # the last stage: a bare ./run.sh runs everything
 nj=4                         # parallel jobs per step
 corpus_root=../shared/corpora
 splits_dir=                  # default: $corpus_root/splits (speaker lists <corpus>.{train,test}.spk)
@@ -35,12 +40,22 @@ student_procs=1                  # >1: torchrun DistributedDataParallel processe
 kd_weight=1.0                    # λ of L = L_AAM + λ·L_kd
 kd_norm=length                   # teacher-side normalisation of exp/student_kd
 kd_norm_alt=whiten               # a second normalisation, trained as exp/student_kd_$kd_norm_alt ("" = skip)
+transfer_conf=conf/transfer.yaml  # the transfer stage's yaml (losses, freezing, optimiser)
+transfer_source=student_kd       # the source model: exp/$transfer_source, "source" in the table
+transfer_sub_centers=3           # K of the multi-subspace variants (the others have K = 1)
+transfer_kl_weight=1.0           # α of the KL variants (the others have α = 0)
+transfer_long_view=concat        # long views of the KL: concat (same-speaker clips) | source (data/train)
+transfer_kd_weight=0             # β of an MSE to the sc_train i-vectors (exp/ivectors_sc_train), all variants
+transfer_procs=1                 # >1: torchrun DistributedDataParallel processes
+transfer_lda_dim=100             # LDA before the PLDA trained on sc_train (150 speakers with >= 2 clips)
+test_crops="1 2"                 # test-side crops of data/test (seconds) in stage 11
 help_message="Usage: $0 [--stage N] [--stop-stage M] [--corpus-root DIR] [--nj N] [options]
 Options (defaults in this script): --splits-dir --long-corpus --extra-train-corpora --short-corpus
   --ivector-num-gauss --ivector-dim --ubm-num-iters --ivector-num-iters --ivector-num-gselect
   --ivector-min-post (defaults in conf/ivector.conf)
   --baseline-sets --lda-dim --asnorm-top-n --student-conf --student-procs --kd-weight --kd-norm
-  --kd-norm-alt"
+  --kd-norm-alt --transfer-conf --transfer-source --transfer-sub-centers --transfer-kl-weight
+  --transfer-long-view --transfer-kd-weight --transfer-procs --transfer-lda-dim --test-crops"
 . utils/parse_options.sh
 
 data=data
@@ -48,21 +63,24 @@ mfccdir=mfcc
 
 # Scores one system on one trial set with the four back-ends: cosine and LDA+PLDA, each with and
 # without AS-norm (cohort: the training vectors). Rows go to exp/results.tsv; a DET plot of the four
-# to exp/scores/<system>_<set>/det.png.
+# to exp/scores/<system>_<name>/det.png. Optional: $6 the test-side vectors (default $3: enrolment
+# and test side from one extraction), $7 the trial-set name in the table (default $5), $8 the LDA
+# dimension of <plda-dir> (default $lda_dim).
 score_backends() {
-  local sys=$1 train_scp=$2 eval_scp=$3 plda_dir=$4 set=$5
-  local out=exp/scores/${sys}_$set trials=$data/$set/trials
-  steps/score_cosine.sh --cmd "$train_cmd" --system $sys --backend cosine \
-    $train_scp $eval_scp $eval_scp $trials $out/cosine
+  local sys=$1 train_scp=$2 eval_scp=$3 plda_dir=$4 set=$5 test_scp=${6:-$3} name=${7:-$5} dim=${8:-$lda_dim}
+  local out=exp/scores/${sys}_$name trials=$data/$set/trials
+  steps/score_cosine.sh --cmd "$train_cmd" --system $sys --backend cosine --trials-name $name \
+    $train_scp $eval_scp $test_scp $trials $out/cosine
   steps/score_norm.sh --cmd "$train_cmd" --scorer cosine --top-n $asnorm_top_n --trials $trials \
-    --system $sys --backend cosine+asnorm $train_scp $eval_scp $eval_scp $out/cosine/scores $out/cosine_asnorm
-  steps/score_plda.sh --cmd "$train_cmd" --system $sys --backend lda$lda_dim+plda \
-    $plda_dir $eval_scp $eval_scp $trials $out/plda
+    --system $sys --backend cosine+asnorm --trials-name $name \
+    $train_scp $eval_scp $test_scp $out/cosine/scores $out/cosine_asnorm
+  steps/score_plda.sh --cmd "$train_cmd" --system $sys --backend lda$dim+plda --trials-name $name \
+    $plda_dir $eval_scp $test_scp $trials $out/plda
   steps/score_norm.sh --cmd "$train_cmd" --scorer plda --model-dir $plda_dir --top-n $asnorm_top_n \
-    --trials $trials --system $sys --backend lda$lda_dim+plda+asnorm \
-    $train_scp $eval_scp $eval_scp $out/plda/scores $out/plda_asnorm
-  python -m sidkd.bin.plot_det --title "$sys, $set" \
-    --names cosine,cosine+asnorm,lda$lda_dim+plda,lda$lda_dim+plda+asnorm $trials $out/det.png \
+    --trials $trials --system $sys --backend lda$dim+plda+asnorm --trials-name $name \
+    $train_scp $eval_scp $test_scp $out/plda/scores $out/plda_asnorm
+  python -m sidkd.bin.plot_det --title "$sys, $name" \
+    --names cosine,cosine+asnorm,lda$dim+plda,lda$dim+plda+asnorm $trials $out/det.png \
     $out/cosine/scores $out/cosine_asnorm/scores $out/plda/scores $out/plda_asnorm/scores
 }
 
@@ -159,4 +177,69 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
     echo "$sys: trained in $(cat $xv/train_seconds) s"
   done
   column -t -s$'\t' exp/results.tsv
+fi
+
+# The transfer variants, name:K:α, all from the same source model with the same seed and yaml.
+transfer_variants="transfer_ce:1:0 transfer_msce:$transfer_sub_centers:0 transfer_kl:1:$transfer_kl_weight
+  transfer_msce_kl:$transfer_sub_centers:$transfer_kl_weight"
+transfer_systems=$(for v in $transfer_variants; do echo -n "${v%%:*} "; done)
+# The model directory of a system of stages 10-11 ("source" is the source student).
+system_dir() { if [ $1 = source ]; then echo exp/$transfer_source; else echo exp/$1; fi; }
+
+# Stage 9: transfer of the source student (pre-trained on long speech with SpecAugment, babble and
+# reverberation and a warm-up LR phase: stage 6) to the 1-s clips of data/sc_train: a new sub-centre
+# AAM head, L = L_msce + α·L_kl (+ β·L_mse); docs/transfer.md. Rerunning resumes each training.
+if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  teacher=none
+  if awk "BEGIN{exit !($transfer_kd_weight > 0)}"; then teacher=exp/ivectors_sc_train/ivector.scp; fi
+  long_opt=
+  [ "$transfer_long_view" = source ] && long_opt="--long-data $data/train"
+  for v in $transfer_variants; do
+    IFS=: read -r sys k alpha <<< "$v"
+    steps/transfer_student.sh --cmd "$cuda_cmd" --nnet-config $transfer_conf --num-procs $transfer_procs \
+      --sub-centers $k --kl-weight $alpha --long-view $transfer_long_view --kd-weight $transfer_kd_weight \
+      $long_opt exp/$transfer_source $data/sc_train $teacher exp/$sys
+  done
+fi
+
+# Stage 10: embeddings. Every system: sc_train (the sc_test back-end) and sc_test (1-s clips), and
+# data/test with --max-duration S for each S in $test_crops (the centre S seconds: the cropped test
+# side). The transferred models also embed train and test whole (the source did in stage 7).
+if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
+  for sys in source $transfer_systems; do
+    dir=$(system_dir $sys)
+    names="sc_train sc_test"
+    [ $sys = source ] || names="train test $names"
+    for name in $names; do
+      steps/extract_embeddings.sh --nj $nj --cmd "$train_cmd" $dir $data/$name $dir/xvectors_$name
+    done
+    for s in $test_crops; do
+      steps/extract_embeddings.sh --nj $nj --cmd "$train_cmd" --max-duration $s \
+        $dir $data/test $dir/xvectors_test_${s}s
+    done
+  done
+fi
+
+# Stage 11: the short-speech table. sc_test: back-end (mean, LDA+PLDA, AS-norm cohort) from the same
+# model's sc_train embeddings (in-domain, as a deployment on short clips would have). test_Ss: the
+# trials of data/test with the enrolment side whole and the test side cropped to S seconds, back-end
+# from the train embeddings (the enrolment domain); test: both sides whole, for the cost of transfer
+# on long speech.
+if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
+  for sys in source $transfer_systems; do
+    xv=$(system_dir $sys)
+    steps/train_plda.sh --cmd "$train_cmd" --lda-dim $transfer_lda_dim --num-iters 10 \
+      $xv/xvectors_sc_train/xvector.scp $data/sc_train $xv/xvectors_sc_train/plda_lda$transfer_lda_dim
+    score_backends $sys $xv/xvectors_sc_train/xvector.scp $xv/xvectors_sc_test/xvector.scp \
+      $xv/xvectors_sc_train/plda_lda$transfer_lda_dim sc_test "" "" $transfer_lda_dim
+    steps/train_plda.sh --cmd "$train_cmd" --lda-dim $lda_dim --num-iters 10 \
+      $xv/xvectors_train/xvector.scp $data/train $xv/xvectors_train/plda_lda$lda_dim
+    score_backends $sys $xv/xvectors_train/xvector.scp $xv/xvectors_test/xvector.scp \
+      $xv/xvectors_train/plda_lda$lda_dim test
+    for s in $test_crops; do
+      score_backends $sys $xv/xvectors_train/xvector.scp $xv/xvectors_test/xvector.scp \
+        $xv/xvectors_train/plda_lda$lda_dim test $xv/xvectors_test_${s}s/xvector.scp test_${s}s
+    done
+  done
+  { head -n 1 exp/results.tsv; grep -E "^(source|transfer_)" exp/results.tsv; } | column -t -s$'\t'
 fi

@@ -7,6 +7,7 @@ enrolment=                     # spk2utt-style enrolment file; empty: enroll ids
 subtract_mean=true             # subtract the mean of <train-vectors-scp>
 results=exp/results.tsv
 system=system
+trials_name=                   # trial-set name in the table (default: from the trials path)
 backend=cosine
 
 usage="Usage: $0 [options] <train-vectors-scp> <enrol-vectors-scp> <test-vectors-scp> <trials> <out-dir>
@@ -19,7 +20,7 @@ Options:
   --enrolment <file>             # lines 'enroll-id utt1 utt2 ...' (default: none)
   --subtract-mean <bool>         # default: $subtract_mean
   --results <file>               # default: $results
-  --system <name> --backend <name>"
+  --system <name> --backend <name> --trials-name <name>"
 
 [ -f ./path.sh ] && . ./path.sh
 . utils/parse_options.sh
@@ -50,5 +51,6 @@ $cmd "$dir/log/score_cosine.log" \
     "scp:$enrol_scp" "scp:$test_scp" "$trials" "$dir/scores"
 
 if [ "$(head -n 1 "$trials" | wc -w)" -eq 3 ]; then
-  steps/compute_metrics.sh --results "$results" --system "$system" --backend "$backend" "$trials" "$dir/scores"
+  steps/compute_metrics.sh --results "$results" --system "$system" --backend "$backend" \
+    ${trials_name:+--trials-name "$trials_name"} "$trials" "$dir/scores"
 fi

@@ -12,6 +12,7 @@ length_norm=true
 trials=                        # labelled trials: also compute metrics
 results=exp/results.tsv
 system=system
+trials_name=                   # trial-set name in the table (default: from the trials path)
 backend=
 
 usage="Usage: $0 [options] <cohort> <enrol-vectors-scp> <test-vectors-scp> <in-scores> <out-dir>
@@ -26,7 +27,7 @@ Options:
   --model-dir <dir>              # default: the directory of <in-scores>
   --top-n <n>                    # default: $top_n
   --enrolment <file>             # lines 'enroll-id utt1 utt2 ...' (default: none)
-  --trials <file> --results <file> --system <name> --backend <name>"
+  --trials <file> --results <file> --system <name> --backend <name> --trials-name <name>"
 
 [ -f ./path.sh ] && . ./path.sh
 . utils/parse_options.sh
@@ -70,5 +71,6 @@ $cmd "$dir/log/apply_as_norm.log" \
     "scp:$cohort" "scp:$enrol_scp" "scp:$test_scp" "$in_scores" "$dir/scores"
 
 if [ -n "$trials" ]; then
-  steps/compute_metrics.sh --results "$results" --system "$system" --backend "$backend" "$trials" "$dir/scores"
+  steps/compute_metrics.sh --results "$results" --system "$system" --backend "$backend" \
+    ${trials_name:+--trials-name "$trials_name"} "$trials" "$dir/scores"
 fi

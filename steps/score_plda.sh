@@ -8,6 +8,7 @@ normalize_length=true          # Kaldi's ivector-plda-scoring --normalize-length
 length_norm=true               # must match steps/train_plda.sh
 results=exp/results.tsv        # table the metrics row goes to (labelled trials only)
 system=system                  # system name in the table
+trials_name=                   # trial-set name in the table (default: from the trials path)
 backend=plda                   # back-end name in the table
 
 usage="Usage: $0 [options] <model-dir> <enrol-vectors-scp> <test-vectors-scp> <trials> <out-dir>
@@ -21,7 +22,7 @@ Options:
   --normalize-length <bool>      # default: $normalize_length
   --length-norm <bool>           # default: $length_norm
   --results <file>               # default: $results
-  --system <name> --backend <name>"
+  --system <name> --backend <name> --trials-name <name>"
 
 [ -f ./path.sh ] && . ./path.sh
 . utils/parse_options.sh
@@ -48,5 +49,6 @@ $cmd "$dir/log/score_plda.log" \
     "$model/plda.npz" "scp:$enrol_scp" "scp:$test_scp" "$trials" "$dir/scores"
 
 if [ "$(head -n 1 "$trials" | wc -w)" -eq 3 ]; then
-  steps/compute_metrics.sh --results "$results" --system "$system" --backend "$backend" "$trials" "$dir/scores"
+  steps/compute_metrics.sh --results "$results" --system "$system" --backend "$backend" \
+    ${trials_name:+--trials-name "$trials_name"} "$trials" "$dir/scores"
 fi

@@ -189,9 +189,14 @@ class ChunkBatchDataset(torch.utils.data.Dataset):
 
     def crop_features(self, utt: int, rng: np.random.Generator, length: int | None = None) -> np.ndarray:
         """Features of one random, augmented crop of ``length`` samples (default: the chunk length)."""
+        x = crop_or_repeat(self.audio.samples[utt], length or self.chunk_samples, rng)
+        return self.augmented_features(x, rng, utt)
+
+    def augmented_features(self, x: np.ndarray, rng: np.random.Generator, utt: int) -> np.ndarray:
+        """Features of the samples ``x`` (float32) of utterance ``utt`` after the augmentation draws;
+        the babble comes from other utterances than ``utt``."""
         a = self.augment
-        length = length or self.chunk_samples
-        x = crop_or_repeat(self.audio.samples[utt], length, rng)
+        length = len(x)
         if a.reverb_prob > 0 and rng.random() < a.reverb_prob:
             x = reverberate(x, synthetic_rir(rng.uniform(*a.rt60), self.audio.sample_rate, rng))
         if a.babble_prob > 0 and rng.random() < a.babble_prob:

@@ -72,9 +72,12 @@ def _check_keys(conf: dict, defaults: dict, where: str, path: str) -> None:
             _check_keys(value, defaults[key], f"{where}{key}.", path)
 
 
-def load_config(path: str | None, overrides: dict | None = None) -> dict:
-    """The yaml over DEFAULTS, then ``overrides``; unknown keys are an error."""
+def load_config(path: str | None, overrides: dict | None = None, defaults: dict | None = None) -> dict:
+    """The yaml over ``defaults`` (the student's DEFAULTS unless given), then ``overrides``; unknown
+    keys are an error."""
     import yaml
+
+    defaults = DEFAULTS if defaults is None else defaults
 
     conf = {}
     if path:
@@ -82,8 +85,8 @@ def load_config(path: str | None, overrides: dict | None = None) -> dict:
             conf = yaml.safe_load(handle) or {}
         if not isinstance(conf, dict):
             raise DataError(f"{path}: expected a yaml mapping")
-        _check_keys(conf, DEFAULTS, "", path)
-    return _merge(_merge(DEFAULTS, conf), overrides or {})
+        _check_keys(conf, defaults, "", path)
+    return _merge(_merge(defaults, conf), overrides or {})
 
 
 def frontend_from_config(features: dict) -> FeatureFrontEnd:

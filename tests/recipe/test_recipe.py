@@ -17,7 +17,9 @@ from tests.recipe.tiny_corpus import make_recipe_dir, make_tiny_corpora
 TINY_OPTIONS = ["--nj", "2", "--ivector-num-gauss", "8", "--ivector-dim", "10", "--ubm-num-iters", "2",
                 "--ivector-num-iters", "2", "--ivector-num-gselect", "4", "--lda-dim", "4", "--asnorm-top-n", "5",
                 "--student-conf", os.path.join(REPO_ROOT, "tests", "nnet", "student_tiny.yaml"),
-                "--kd-norm-alt", ""]
+                "--kd-norm-alt", "",
+                "--transfer-conf", os.path.join(REPO_ROOT, "tests", "transfer", "transfer_tiny.yaml"),
+                "--transfer-lda-dim", "4", "--transfer-sub-centers", "2"]
 BACKENDS = {"cosine", "cosine+asnorm", "lda4+plda", "lda4+plda+asnorm"}
 
 
@@ -147,6 +149,44 @@ def test_stages6to8_students(recipe, monkeypatch):
     kd_log = open(os.path.join(recipe, "exp", "student_kd", "log", "train.log")).read()
     nokd_log = open(os.path.join(recipe, "exp", "student_nokd", "log", "train.log")).read()
     assert re.search(r", kd [0-9.]+", kd_log) and not re.search(r", kd [0-9.]+", nokd_log)
+
+
+TRANSFER_SYSTEMS = ("transfer_ce", "transfer_msce", "transfer_kl", "transfer_msce_kl")
+
+
+def test_stages9to11_transfer(recipe, monkeypatch):
+    import kaldiio
+    import torch
+
+    monkeypatch.chdir(recipe)
+    rows = results_rows(recipe)
+    sc_utts = [row[0] for row in lines(os.path.join(recipe, "data", "sc_test", "utt2spk"))]
+    test_utts = [row[0] for row in lines(os.path.join(recipe, "data", "test", "utt2spk"))]
+    num_sc_speakers = len(lines(os.path.join(recipe, "data", "sc_train", "spk2utt")))
+    sc_backends = {"cosine", "cosine+asnorm", "lda4+plda", "lda4+plda+asnorm"}
+    for system in ("source",) + TRANSFER_SYSTEMS:
+        model_dir = os.path.join(recipe, "exp", "student_kd" if system == "source" else system)
+        for trials in ("sc_test", "test", "test_1s", "test_2s"):
+            got = {r[1]: r for r in rows if r[0] == system and r[2] == trials}
+            assert set(got) == sc_backends, (system, trials, sorted(got))
+            for r in got.values():
+                assert 0.0 <= float(r[3]) <= 100.0 and 0.0 <= float(r[4]) <= 1.0 + 1e-9
+        xvectors = kaldiio.load_scp(os.path.join(model_dir, "xvectors_sc_test", "xvector.scp"))
+        assert sorted(xvectors) == sc_utts and all(xvectors[u].shape == (8,) for u in sc_utts)
+        for crop in ("1s", "2s"):
+            cropped = kaldiio.load_scp(os.path.join(model_dir, f"xvectors_test_{crop}", "xvector.scp"))
+            assert sorted(cropped) == test_utts
+        if system == "source":
+            continue
+        log = open(os.path.join(model_dir, "log", "train.log")).read()
+        assert bool(re.search(r", kl [0-9.]+", log)) == system.endswith("kl"), system  # the KL's progress
+        head = torch.load(os.path.join(model_dir, "final.pt"), weights_only=True)["model"]["head.weight"]
+        assert head.shape[0] == num_sc_speakers * (2 if "msce" in system else 1)
+    # the cropped test side changes the scores, the whole-length enrolment side is shared
+    whole = open(os.path.join(recipe, "exp", "scores", "source_test", "cosine", "scores")).read()
+    short = open(os.path.join(recipe, "exp", "scores", "source_test_1s", "cosine", "scores")).read()
+    assert [r.split()[:2] for r in whole.splitlines()] == [r.split()[:2] for r in short.splitlines()]
+    assert whole != short
 
 
 # Keep last: rerunning stage 0 rebuilds the data dirs (and so drops their features).

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Transfer a trained student (<source-dir>: model.json + final.pt) to the short utterances of
+# <train-data>: new sub-centre AAM head, L = L_msce + α·L_kl (+ β·L_mse to the teacher vectors in
+# <teacher-scp> when β > 0; "none" otherwise). Writes <dir>/model.json, <dir>/checkpoints/epoch_E.pt,
+# <dir>/final.pt, <dir>/log/train.log and <dir>/train_seconds, like steps/train_student.sh, so that
+# steps/extract_embeddings.sh reads <dir>. Rerunning continues from the newest checkpoint.
+help_message="Usage: $0 [options] <source-dir> <train-data> <teacher-scp|none> <dir>
+  e.g.: $0 --sub-centers 3 --kl-weight 1.0 exp/student_kd data/sc_train none exp/transfer_msce_kl
+Options:
+  --nnet-config FILE   # transfer yaml (default: conf/transfer.yaml)
+  --sub-centers K      # sub-centres per speaker (default: the yaml's loss.msce.sub_centers)
+  --kl-weight A        # α of the long/short KL (default: the yaml's loss.kl.weight)
+  --long-view V        # concat | source (default: the yaml's loss.kl.long_view)
+  --long-data DIR      # long source-domain data for --long-view source (e.g. data/train)
+  --kd-weight B        # β of the MSE to the teacher (default: the yaml's loss.kd.weight)
+  --freeze-blocks N    # first N embedder blocks frozen ... (default: the yaml's freeze.blocks)
+  --freeze-epochs E    # ... for the first E epochs (default: the yaml's freeze.epochs)
+  --seed N             # default: the yaml's seed
+  --num-procs N        # >1: torchrun --nproc_per_node N (DistributedDataParallel)
+  --device D           # auto | cpu | cuda (default: the yaml's device)
+  --resume true|false  # continue from the newest checkpoint (default true)
+  --cmd CMD            # job runner (default run.pl)"
+set -euo pipefail
+
+nnet_config=conf/transfer.yaml
+sub_centers=
+kl_weight=
+long_view=
+long_data=
+kd_weight=
+freeze_blocks=
+freeze_epochs=
+seed=
+num_procs=1
+device=
+resume=true
+cmd=run.pl
+. utils/parse_options.sh
+
+if [ $# -ne 4 ]; then echo "$help_message" >&2; exit 1; fi
+source_dir=$1
+data=$2
+teacher=$3
+dir=$4
+
+for f in "$nnet_config" "$source_dir/model.json" "$source_dir/final.pt" "$data/wav.scp" "$data/utt2spk" \
+    ${long_data:+"$long_data/wav.scp" "$long_data/utt2spk"}; do
+  [ -f "$f" ] || { echo "$0: no such file: $f" >&2; exit 1; }
+done
+opts=(--config "$nnet_config" --source "$source_dir" --train-data "$data" --dir "$dir" --resume "$resume")
+if [ "$teacher" != none ]; then
+  [ -f "$teacher" ] || { echo "$0: no such file: $teacher" >&2; exit 1; }
+  opts+=(--teacher-scp "$teacher")
+fi
+[ -n "$long_data" ] && opts+=(--long-data "$long_data")
+[ -n "$sub_centers" ] && opts+=(--sub-centers "$sub_centers")
+[ -n "$kl_weight" ] && opts+=(--kl-weight "$kl_weight")
+[ -n "$long_view" ] && opts+=(--long-view "$long_view")
+[ -n "$kd_weight" ] && opts+=(--kd-weight "$kd_weight")
+[ -n "$freeze_blocks" ] && opts+=(--freeze-blocks "$freeze_blocks")
+[ -n "$freeze_epochs" ] && opts+=(--freeze-epochs "$freeze_epochs")
+[ -n "$seed" ] && opts+=(--seed "$seed")
+[ -n "$device" ] && opts+=(--device "$device")
+
+mkdir -p "$dir/log"
+cp "$nnet_config" "$dir/nnet_config.yaml"
+if [ "$num_procs" -gt 1 ]; then
+  launcher=(torchrun --standalone --nproc_per_node "$num_procs" -m sidkd.bin.transfer_student)
+else
+  launcher=(python -m sidkd.bin.transfer_student)
+fi
+start=$(date +%s)
+$cmd "$dir/log/train.log" "${launcher[@]}" "${opts[@]}"
+end=$(date +%s)
+echo $((end - start)) > "$dir/train_seconds"
+[ -f "$dir/final.pt" ] || { echo "$0: training ended without $dir/final.pt; see $dir/log/train.log" >&2; exit 1; }
+echo "$0: trained $dir/final.pt in $((end - start)) s (log: $dir/log/train.log)"
