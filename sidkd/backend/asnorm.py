@@ -8,7 +8,7 @@ The cohort scores come from a callback, so any scorer can be normalised.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

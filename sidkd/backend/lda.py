@@ -53,7 +53,7 @@ class Lda:
         save_model(path, "lda", VERSION, matrix=self.matrix, offset=self.offset, eigenvalues=self.eigenvalues)
 
     @classmethod
-    def load(cls, path: str) -> "Lda":
+    def load(cls, path: str) -> Lda:
         arrays = load_model(path, "lda", VERSION)
         return cls(arrays["matrix"], arrays["offset"], arrays["eigenvalues"])
 

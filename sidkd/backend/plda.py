@@ -50,12 +50,12 @@ class Plda:
                    between_covar=self.between_covar, within_covar=self.within_covar)
 
     @classmethod
-    def load(cls, path: str) -> "Plda":
+    def load(cls, path: str) -> Plda:
         a = load_model(path, "plda", VERSION)
         return cls(a["mean"], a["transform"], a["psi"], a["between_covar"], a["within_covar"])
 
     @classmethod
-    def from_covariances(cls, mean: np.ndarray, between: np.ndarray, within: np.ndarray) -> "Plda":
+    def from_covariances(cls, mean: np.ndarray, between: np.ndarray, within: np.ndarray) -> Plda:
         """A whitening W by Cholesky, then rotating so B becomes diagonal (as Kaldi's GetOutput)."""
         chol_inv = np.linalg.inv(np.linalg.cholesky(within))
         projected = chol_inv @ between @ chol_inv.T

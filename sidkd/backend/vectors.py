@@ -33,7 +33,7 @@ class VectorTable:
             raise DataError(f"{self.source}: no vector for " + describe_missing(missing, what))
         return np.fromiter((self.index[key] for key in keys), dtype=np.int64, count=len(keys))
 
-    def subset(self, keys: list[str], what: str = "utterances") -> "VectorTable":
+    def subset(self, keys: list[str], what: str = "utterances") -> VectorTable:
         return VectorTable(list(keys), self.matrix[self.rows(keys, what)], self.source)
 
 

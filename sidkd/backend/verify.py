@@ -92,7 +92,7 @@ class Calibration:
         save_npz(path, BACKEND_FORMAT, 1, arrays, backend="cosine", **{**self.info, "threshold": self.threshold})
 
     @classmethod
-    def load(cls, path: str) -> "Calibration":
+    def load(cls, path: str) -> Calibration:
         header, arrays = load_npz(path, BACKEND_FORMAT)
         return cls(arrays.get("mean"), float(header["threshold"]), header)
 
@@ -113,7 +113,7 @@ class SpeakerModel:
                  name=self.name, files=list(self.files), embedder=self.embedder, num_utts=int(len(emb)))
 
     @classmethod
-    def load(cls, path: str) -> "SpeakerModel":
+    def load(cls, path: str) -> SpeakerModel:
         header, arrays = load_npz(path, SPEAKER_FORMAT)
         return cls(header["name"], arrays["embeddings"], list(header["files"]), header["embedder"])
 

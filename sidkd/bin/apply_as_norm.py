@@ -8,9 +8,14 @@ and standard deviation of its --top-n best cohort scores normalise the trial sco
 
 import logging
 
-
 from sidkd.backend.asnorm import as_norm, scorer_cohort_stats
-from sidkd.backend.scoring import add_scorer_options, enrol_groups, read_enrol_and_test, scorer_from_options, unique_index
+from sidkd.backend.scoring import (
+    add_scorer_options,
+    enrol_groups,
+    read_enrol_and_test,
+    scorer_from_options,
+    unique_index,
+)
 from sidkd.backend.vectors import read_vectors
 from sidkd.cli import ArgumentParser, ProgramError, run_main
 from sidkd.errors import DataError

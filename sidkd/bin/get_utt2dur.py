@@ -20,7 +20,7 @@ def recording_seconds(key: str, value: str) -> float:
     value = value.strip()
     if value.endswith("|"):
         # A pipe is run and decoded: a streamed wav header may not hold the true length.
-        proc = subprocess.run(value[:-1], shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.run(value[:-1], shell=True, capture_output=True)
         if proc.returncode != 0 or not proc.stdout:
             tail = " / ".join(proc.stderr.decode(errors="replace").strip().splitlines()[-3:])
             raise DataError(f"wav.scp: command for {key!r} failed (status {proc.returncode}): {tail}")

@@ -95,7 +95,7 @@ class DiagGmm:
         """Top-n component indices per frame (T, n) by the diagonal likelihood."""
         return top_n(self.component_logliks(feats), n)
 
-    def accumulate(self, feats: np.ndarray, stats: "DiagGmmStats") -> float:
+    def accumulate(self, feats: np.ndarray, stats: DiagGmmStats) -> float:
         """Add EM statistics of these frames to ``stats``; returns their total log-likelihood."""
         x = np.asarray(feats, dtype=np.float64)
         post, frame_ll = log_softmax_rows(self.component_logliks(x))
@@ -109,7 +109,7 @@ class DiagGmm:
                  num_gauss=self.num_gauss, dim=self.dim)
 
     @classmethod
-    def load(cls, path: str) -> "DiagGmm":
+    def load(cls, path: str) -> DiagGmm:
         _, arrays = load_npz(path, FORMAT)
         return cls(arrays["weights"], arrays["means"], arrays["variances"])
 
@@ -125,7 +125,7 @@ class DiagGmmStats:
     num_frames: int = 0
 
     @classmethod
-    def zeros(cls, num_gauss: int, dim: int) -> "DiagGmmStats":
+    def zeros(cls, num_gauss: int, dim: int) -> DiagGmmStats:
         return cls(np.zeros(num_gauss), np.zeros((num_gauss, dim)), np.zeros((num_gauss, dim)))
 
     def add(self, post: np.ndarray, x: np.ndarray) -> None:
@@ -134,7 +134,7 @@ class DiagGmmStats:
         self.second += post.T @ (x * x)
         self.num_frames += x.shape[0]
 
-    def __iadd__(self, other: "DiagGmmStats") -> "DiagGmmStats":
+    def __iadd__(self, other: DiagGmmStats) -> DiagGmmStats:
         if other.first.shape != self.first.shape:
             raise DataError(f"diag GMM stats: shape {other.first.shape} vs {self.first.shape}")
         self.occupancy += other.occupancy
@@ -149,7 +149,7 @@ class DiagGmmStats:
                                           "loglik": np.float64(self.loglik), "num_frames": np.int64(self.num_frames)})
 
     @classmethod
-    def load(cls, path: str) -> "DiagGmmStats":
+    def load(cls, path: str) -> DiagGmmStats:
         _, a = load_npz(path, STATS_FORMAT)
         return cls(a["occupancy"], a["first"], a["second"], float(a["loglik"]), int(a["num_frames"]))
 

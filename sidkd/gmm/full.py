@@ -93,13 +93,13 @@ class FullGmm:
         return self.means.shape[1]
 
     @classmethod
-    def from_diag(cls, diag: DiagGmm) -> "FullGmm":
+    def from_diag(cls, diag: DiagGmm) -> FullGmm:
         covars = np.zeros((diag.num_gauss, diag.dim, diag.dim))
         idx = np.arange(diag.dim)
         covars[:, idx, idx] = diag.variances
         return cls(diag.weights.copy(), diag.means.copy(), covars)
 
-    def selected_logliks(self, feats: np.ndarray, gselect: np.ndarray, groups: "FrameGroups | None" = None) -> np.ndarray:
+    def selected_logliks(self, feats: np.ndarray, gselect: np.ndarray, groups: FrameGroups | None = None) -> np.ndarray:
         """(T, n) log π_c + log N(x_t; μ_c, Σ_c) for c = gselect[t, k]."""
         x = np.asarray(feats, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.dim:
@@ -112,12 +112,12 @@ class FullGmm:
         return out.reshape(gselect.shape)
 
     def posteriors(self, feats: np.ndarray, gselect: np.ndarray, min_post: float = 0.0,
-                   groups: "FrameGroups | None" = None) -> tuple[np.ndarray, np.ndarray]:
+                   groups: FrameGroups | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(post (T, n) over the selected components, frame log-likelihoods (T,) before pruning)."""
         post, frame_ll = log_softmax_rows(self.selected_logliks(feats, gselect, groups))
         return prune_posteriors(post, min_post), frame_ll
 
-    def accumulate(self, feats: np.ndarray, gselect: np.ndarray, stats: "FullGmmStats") -> float:
+    def accumulate(self, feats: np.ndarray, gselect: np.ndarray, stats: FullGmmStats) -> float:
         """Add EM statistics of these frames (posteriors over the selection) to ``stats``."""
         x = np.asarray(feats, dtype=np.float64)
         groups = FrameGroups(gselect, self.num_gauss)
@@ -138,7 +138,7 @@ class FullGmm:
                  num_gauss=self.num_gauss, dim=self.dim)
 
     @classmethod
-    def load(cls, path: str) -> "FullGmm":
+    def load(cls, path: str) -> FullGmm:
         _, a = load_npz(path, FORMAT)
         return cls(a["weights"], a["means"], a["covars"])
 
@@ -152,10 +152,10 @@ class FullGmmStats:
     num_frames: int = 0
 
     @classmethod
-    def zeros(cls, num_gauss: int, dim: int) -> "FullGmmStats":
+    def zeros(cls, num_gauss: int, dim: int) -> FullGmmStats:
         return cls(np.zeros(num_gauss), np.zeros((num_gauss, dim)), np.zeros((num_gauss, dim, dim)))
 
-    def __iadd__(self, other: "FullGmmStats") -> "FullGmmStats":
+    def __iadd__(self, other: FullGmmStats) -> FullGmmStats:
         if other.second.shape != self.second.shape:
             raise DataError(f"full GMM stats: shape {other.second.shape} vs {self.second.shape}")
         self.occupancy += other.occupancy
@@ -170,7 +170,7 @@ class FullGmmStats:
                                           "loglik": np.float64(self.loglik), "num_frames": np.int64(self.num_frames)})
 
     @classmethod
-    def load(cls, path: str) -> "FullGmmStats":
+    def load(cls, path: str) -> FullGmmStats:
         _, a = load_npz(path, STATS_FORMAT)
         return cls(a["occupancy"], a["first"], a["second"], float(a["loglik"]), int(a["num_frames"]))
 

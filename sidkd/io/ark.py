@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-from typing import Iterator
+from collections.abc import Iterator
 
 import kaldiio
 import numpy as np
@@ -96,7 +96,7 @@ class ArchiveWriter:
                 if tmp and os.path.exists(tmp):
                     os.remove(tmp)
 
-    def __enter__(self) -> "ArchiveWriter":
+    def __enter__(self) -> ArchiveWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -16,9 +16,9 @@ from __future__ import annotations
 import io
 import logging
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from math import gcd
-from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -57,7 +57,7 @@ def read_audio(value: str, opts: AudioOptions | None = None, key: str = "") -> n
     value = value.strip()
     if value.endswith("|"):
         command = value[:-1].strip()
-        proc = subprocess.run(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.run(command, shell=True, capture_output=True)
         if proc.returncode != 0:
             tail = proc.stderr.decode(errors="replace").strip().splitlines()[-3:]
             raise DataError(f"{what}: command exited with status {proc.returncode}: {' / '.join(tail)}")
@@ -129,7 +129,7 @@ class AudioReader:
         self.segments = read_segments(segments) if segments else None
 
     @classmethod
-    def from_data_dir(cls, data: DataDir | str, opts: AudioOptions | None = None) -> "AudioReader":
+    def from_data_dir(cls, data: DataDir | str, opts: AudioOptions | None = None) -> AudioReader:
         data = DataDir(data) if isinstance(data, str) else data
         segments = data.file("segments") if data.has("segments") else None
         return cls(data.file("wav.scp"), segments, opts)

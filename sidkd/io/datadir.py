@@ -9,8 +9,8 @@ the C locale; the readers check both unless told not to.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
 
 from sidkd.errors import DataError
 

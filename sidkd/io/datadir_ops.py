@@ -460,7 +460,7 @@ def combine_data_dirs(dest: str, srcs: list[str]) -> tuple[int, list[str]]:
     dropped = sorted(set.union(*names) - common)
     os.makedirs(dest, exist_ok=True)
     merged: dict[str, dict[str, str]] = {}
-    for src, present in zip(srcs, names):
+    for src in srcs:
         for name in sorted(common):
             if name == "segments" and not os.path.isfile(os.path.join(src, "segments")):
                 lines = [(k, f"{k} {k} 0 -1") for k, _ in _raw_lines(os.path.join(src, "wav.scp"))]

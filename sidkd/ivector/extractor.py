@@ -112,7 +112,7 @@ class IvectorExtractor:
         return self.M.shape[2]
 
     @classmethod
-    def init_from_ubm(cls, ubm: FullGmm, ivector_dim: int, prior_offset: float = 100.0, seed: int = 0) -> "IvectorExtractor":
+    def init_from_ubm(cls, ubm: FullGmm, ivector_dim: int, prior_offset: float = 100.0, seed: int = 0) -> IvectorExtractor:
         """M_c[:, 0] = μ_c / o (so the prior mean reproduces the UBM means); the other columns
         are L_c G_c with L_c the Cholesky factor of Σ_c and G_c standard normal, i.e. random
         directions with the scale of the UBM's own variability. Σ_c starts as the UBM's."""
@@ -165,7 +165,7 @@ class IvectorExtractor:
         mean[:, 0] -= self.prior_offset
         return mean
 
-    def accumulate(self, gamma: np.ndarray, first: np.ndarray, acc: "IvectorAcc") -> None:
+    def accumulate(self, gamma: np.ndarray, first: np.ndarray, acc: IvectorAcc) -> None:
         """E-step for a batch of utterances, added into ``acc``."""
         gamma = np.ascontiguousarray(gamma, dtype=np.float64)
         first = np.ascontiguousarray(first, dtype=np.float64)
@@ -182,7 +182,7 @@ class IvectorExtractor:
         acc.utt_objective += float(0.5 * np.einsum("bi,bi->", linear, mean) - 0.5 * logdet.sum()
                                    - 0.5 * b_count * self.prior_offset**2)
 
-    def log_likelihood(self, acc: "IvectorAcc") -> float | None:
+    def log_likelihood(self, acc: IvectorAcc) -> float | None:
         """The objective above for the model these accumulators were gathered with (None without S_c)."""
         if acc.second is None:
             return None
@@ -196,7 +196,7 @@ class IvectorExtractor:
                  num_gauss=self.num_gauss, feat_dim=self.feat_dim, ivector_dim=self.ivector_dim)
 
     @classmethod
-    def load(cls, path: str) -> "IvectorExtractor":
+    def load(cls, path: str) -> IvectorExtractor:
         _, a = load_npz(path, FORMAT)
         return cls(a["M"], a["covars"], float(a["prior_offset"]))
 
@@ -218,7 +218,7 @@ class IvectorAcc:
     second: np.ndarray | None = field(default=None)
 
     @classmethod
-    def zeros(cls, num_gauss: int, feat_dim: int, ivector_dim: int) -> "IvectorAcc":
+    def zeros(cls, num_gauss: int, feat_dim: int, ivector_dim: int) -> IvectorAcc:
         r = ivector_dim
         return cls(np.zeros(num_gauss), np.zeros((num_gauss, feat_dim, r)), np.zeros((num_gauss, r * (r + 1) // 2)),
                    np.zeros(r), np.zeros((r, r)))
@@ -231,7 +231,7 @@ class IvectorAcc:
         """A_c as full (C, R, R) matrices."""
         return unpack_symmetric(self.A_packed, self.ivector_dim)
 
-    def __iadd__(self, other: "IvectorAcc") -> "IvectorAcc":
+    def __iadd__(self, other: IvectorAcc) -> IvectorAcc:
         if other.A_packed.shape != self.A_packed.shape or other.Y.shape != self.Y.shape:
             raise DataError(f"i-vector accumulators of different shapes: {other.Y.shape} vs {self.Y.shape}")
         self.gamma += other.gamma
@@ -256,7 +256,7 @@ class IvectorAcc:
         save_npz(path, ACC_FORMAT, 1, arrays)
 
     @classmethod
-    def load(cls, path: str) -> "IvectorAcc":
+    def load(cls, path: str) -> IvectorAcc:
         _, a = load_npz(path, ACC_FORMAT)
         return cls(a["gamma"], a["Y"], a["A_packed"], a["sum_w"], a["sum_wwt"], int(a["num_utts"]),
                    float(a["utt_objective"]), a.get("second"))

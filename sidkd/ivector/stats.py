@@ -12,7 +12,7 @@ EM iteration reads them instead of the features. On disk one utterance is one fl
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from scipy import sparse

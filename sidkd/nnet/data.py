@@ -161,7 +161,7 @@ class AugmentConfig:
     max_freq_width: int = 6
 
     @classmethod
-    def from_dict(cls, conf: dict | None) -> "AugmentConfig":
+    def from_dict(cls, conf: dict | None) -> AugmentConfig:
         conf = conf or {}
         reverb, babble, spec = conf.get("reverb", {}), conf.get("babble", {}), conf.get("specaugment", {})
         return cls(

@@ -20,11 +20,16 @@ from torch import nn
 from sidkd.errors import DataError
 from sidkd.io.datadir import atomic_write_text
 from sidkd.nnet import checkpoint as ckpt
-from sidkd.nnet.data import (AugmentConfig, ChunkBatchDataset, SpeakerBalancedBatches, TrainingAudio,
-                             load_teacher_vectors)
+from sidkd.nnet.data import (
+    AugmentConfig,
+    ChunkBatchDataset,
+    SpeakerBalancedBatches,
+    TrainingAudio,
+    load_teacher_vectors,
+)
 from sidkd.nnet.features import FeatureFrontEnd
-from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, margin_at
 from sidkd.nnet.loop import StepResult, fit, init_session, make_optimizer, make_scheduler, seed_everything
+from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, margin_at
 from sidkd.nnet.models import build_model
 
 __all__ = ["StudentWithHeads", "joint_loss", "load_config", "train", "frontend_from_config", "load_embedder"]

@@ -46,10 +46,16 @@ from torch import nn
 from sidkd.errors import DataError
 from sidkd.io.datadir import atomic_write_text
 from sidkd.nnet import checkpoint as ckpt
-from sidkd.nnet.data import (AugmentConfig, ChunkBatchDataset, SpeakerBalancedBatches, TrainingAudio,
-                             crop_or_repeat, load_teacher_vectors)
-from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, long_short_kl, margin_at
+from sidkd.nnet.data import (
+    AugmentConfig,
+    ChunkBatchDataset,
+    SpeakerBalancedBatches,
+    TrainingAudio,
+    crop_or_repeat,
+    load_teacher_vectors,
+)
 from sidkd.nnet.loop import StepResult, fit, init_session, make_optimizer, make_scheduler, seed_everything
+from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, long_short_kl, margin_at
 from sidkd.nnet.models import build_model
 from sidkd.nnet.trainer import DEFAULTS as STUDENT_DEFAULTS
 from sidkd.nnet.trainer import _model_description, _worker_init, frontend_from_config

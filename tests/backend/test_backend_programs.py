@@ -6,8 +6,15 @@ import pytest
 from sidkd.backend.lda import Lda
 from sidkd.backend.plda import Plda
 from sidkd.backend.vectors import length_normalize
-from sidkd.bin import (apply_as_norm, compute_lda, compute_mean_vector, compute_metrics, score_cosine,
-                       score_plda, train_plda)
+from sidkd.bin import (
+    apply_as_norm,
+    compute_lda,
+    compute_mean_vector,
+    compute_metrics,
+    score_cosine,
+    score_plda,
+    train_plda,
+)
 from sidkd.errors import DataError
 from sidkd.io.ark import ArchiveWriter
 from sidkd.io.trials import read_scores

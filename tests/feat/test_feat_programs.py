@@ -8,6 +8,7 @@ import sys
 import kaldiio
 import numpy as np
 import soundfile as sf
+from test_feat_spectral import assert_close_to_knf, knf_features
 
 from sidkd.feat import (
     FbankOptions,
@@ -20,9 +21,8 @@ from sidkd.feat import (
     compute_vad,
 )
 from sidkd.io.audio import read_audio
-
-from tests.conftest import CORPORA, REPO_ROOT as REPO
-from test_feat_spectral import assert_close_to_knf, knf_features
+from tests.conftest import CORPORA
+from tests.conftest import REPO_ROOT as REPO
 
 CORPORA = CORPORA
 PY = sys.executable

@@ -10,7 +10,6 @@ import pytest
 from sidkd.errors import DataError
 from sidkd.feat import FbankOptions, MfccOptions, compute_fbank, compute_mfcc
 from sidkd.io.audio import read_audio
-
 from tests.conftest import CORPORA
 
 CORPORA = CORPORA

@@ -8,7 +8,8 @@ import sys
 
 import kaldiio
 
-from tests.conftest import CORPORA, REPO_ROOT as REPO
+from tests.conftest import CORPORA
+from tests.conftest import REPO_ROOT as REPO
 
 
 def make_recipe(tmp_path):

@@ -103,7 +103,6 @@ def planted_corpus(rng, c=4, d=5, r=3, utts=300, frames=60, offset=10.0):
     means = rng.standard_normal((c, d)) * 3
     T = rng.standard_normal((c, d, r)) * 1.5
     T[:, :, 0] = means / offset
-    covars = np.stack([0.3 * np.eye(d) for _ in range(c)])
     gammas, firsts, second = [], [], np.zeros((c, d, d))
     for _ in range(utts):
         w = rng.standard_normal(r)

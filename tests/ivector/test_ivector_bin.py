@@ -27,7 +27,6 @@ from sidkd.ivector import IvectorAcc, IvectorExtractor
 from tests.conftest import tool_env
 
 
-
 def write_corpus(tmp_path, num_spk=6, utts=4, dim=3, comps=4):
     """Speakers shift a 4-component mixture along a speaker-specific direction."""
     rng = np.random.default_rng(0)

@@ -5,8 +5,14 @@ from nnet_helpers import make_tiny_data
 
 from sidkd.errors import DataError
 from sidkd.nnet.augment import mix_at_snr, reverberate, spec_augment, synthetic_rir
-from sidkd.nnet.data import (AugmentConfig, ChunkBatchDataset, SpeakerBalancedBatches, TrainingAudio,
-                             crop_or_repeat, load_teacher_vectors)
+from sidkd.nnet.data import (
+    AugmentConfig,
+    ChunkBatchDataset,
+    SpeakerBalancedBatches,
+    TrainingAudio,
+    crop_or_repeat,
+    load_teacher_vectors,
+)
 from sidkd.nnet.features import FeatureFrontEnd
 
 
@@ -99,8 +105,9 @@ def test_teacher_lookup_and_batches(tmp_path, standin_fbank_backend):
 
 
 def test_frontend_kinds_dimension_and_cmn(monkeypatch, standin_fbank_backend):
-    import sidkd.nnet.features as features
     from nnet_helpers import StandInFbankOptions, standin_fbank
+
+    import sidkd.nnet.features as features
 
     def standin_mfcc(samples, opts):  # a DCT of the stand-in fbank, first 5 coefficients
         fb = standin_fbank(samples, opts)

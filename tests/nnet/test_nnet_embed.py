@@ -34,7 +34,7 @@ def test_extract_embeddings_program(tmp_path, standin_fbank_backend):
         try:
             extract_embeddings.main(argv)
         except SystemExit as exc:  # pragma: no cover - argparse errors
-            raise AssertionError(exc)
+            raise AssertionError(exc) from exc
         table = load_table(f"scp:{out}/x.scp")
         reader = AudioReader.from_data_dir(data)
         assert sorted(table) == sorted(reader.keys())

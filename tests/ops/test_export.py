@@ -9,11 +9,11 @@ import os
 import numpy as np
 import pytest
 import torch
+from tiny_student import read_as_int16_scale
 
 from sidkd.feat import FbankOptions, compute_fbank
 from sidkd.nnet.export import TorchFbank
 from tests.conftest import CORPORA
-from tiny_student import read_as_int16_scale
 
 OPTION_SETS = [
     {"dither": 0.0},  # Kaldi's defaults: 23 bins, snip edges, povey window

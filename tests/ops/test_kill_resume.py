@@ -12,7 +12,6 @@ import time
 
 import kaldiio
 import numpy as np
-
 from killing import env, kill_and_rerun
 
 from tests.conftest import CORPORA, REPO_ROOT

@@ -13,7 +13,6 @@ import kaldiio
 import numpy as np
 import torch
 import yaml
-
 from killing import env, kill_and_rerun
 from tiny_student import TINY_YAML, speaker_files, write_data_dir
 

@@ -11,10 +11,10 @@ import subprocess
 import numpy as np
 import pytest
 import torch
+from tiny_student import copy_as_wav, read_as_int16_scale
 
 from sidkd.errors import DataError
 from tests.conftest import REPO_ROOT, tool_env
-from tiny_student import copy_as_wav, read_as_int16_scale
 
 MODEL = "exp/student_kd"
 SCORING = "exp/scores/student_kd_test/cosine"
@@ -103,7 +103,7 @@ def test_docs_example_runs_as_written_and_scores_match(recipe):
     eer_threshold, _ = brute_force_thresholds(*dev_scores(recipe), 0.1)
     assert decision == ("accept" if float(score) >= eer_threshold else "reject")
     stored = np.load(recipe / MODEL / "verify.npz")
-    assert "threshold %.6g (eer)" % eer_threshold in proc.stderr
+    assert f"threshold {eer_threshold:.6g} (eer)" in proc.stderr
     assert stored["mean"].tolist() == mean.tolist()
     speaker = np.load(recipe / MODEL / "speakers" / "alice.npz")
     np.testing.assert_allclose(speaker["embeddings"], np.stack(enrol), rtol=0, atol=1e-6)
