@@ -46,6 +46,11 @@ opts=(--config "$nnet_config" --train-data "$data" --dir "$dir" --resume "$resum
 [ -n "$seed" ] && opts+=(--seed "$seed")
 [ -n "$device" ] && opts+=(--device "$device")
 
+# A finished training is not redone (and its train_seconds stays): delete final.pt to train again.
+if [ "$resume" = true ] && [ -f "$dir/final.pt" ] && [ -f "$dir/train_seconds" ]; then
+  echo "$0: $dir/final.pt exists: training finished earlier in $(cat "$dir/train_seconds") s; delete it to train again"
+  exit 0
+fi
 mkdir -p "$dir/log"
 # Checkpoints and models are written under a temporary name and renamed; a killed run's temporaries
 # are never read, only removed here.

@@ -62,6 +62,11 @@ fi
 [ -n "$seed" ] && opts+=(--seed "$seed")
 [ -n "$device" ] && opts+=(--device "$device")
 
+# A finished training is not redone (and its train_seconds stays): delete final.pt to train again.
+if [ "$resume" = true ] && [ -f "$dir/final.pt" ] && [ -f "$dir/train_seconds" ]; then
+  echo "$0: $dir/final.pt exists: training finished earlier in $(cat "$dir/train_seconds") s; delete it to train again"
+  exit 0
+fi
 mkdir -p "$dir/log"
 cp "$nnet_config" "$dir/nnet_config.yaml"
 if [ "$num_procs" -gt 1 ]; then

@@ -15,6 +15,7 @@ import logging
 import os
 
 from sidkd.cli import ArgumentParser, ProgramError, run_main
+from sidkd.nnet.loop import end_session
 from sidkd.nnet.trainer import load_config, train
 
 log = logging.getLogger("train_student")
@@ -60,9 +61,12 @@ def main(argv=None) -> int:
     for name in ("wav.scp", "utt2spk"):
         if not os.path.isfile(os.path.join(args.train_data, name)):
             raise ProgramError(f"{args.train_data}/{name}: no such file")
-    out, _ = train(config, args.train_data, args.dir, teacher or None, resume=args.resume,
-                stop_after_epoch=args.stop_after_epoch)
-    log.info("done: %s", out)
+    try:
+        out, _ = train(config, args.train_data, args.dir, teacher or None, resume=args.resume,
+                    stop_after_epoch=args.stop_after_epoch)
+        log.info("done: %s", out)
+    finally:
+        end_session()
     return 0
 
 

@@ -17,6 +17,7 @@ import os
 
 from sidkd.bin.train_student import _parse
 from sidkd.cli import ArgumentParser, ProgramError, run_main
+from sidkd.nnet.loop import end_session
 from sidkd.nnet.trainer import load_config
 from sidkd.nnet.transfer import DEFAULTS, LONG_VIEWS, transfer
 
@@ -79,9 +80,12 @@ def main(argv=None) -> int:
         if not os.path.isfile(teacher):
             raise ProgramError(f"{teacher}: no such teacher scp")
         teacher = f"scp:{teacher}"
-    out, _ = transfer(config, args.source, args.train_data, args.dir, args.long_data or None, teacher or None,
-                      resume=args.resume, stop_after_epoch=args.stop_after_epoch)
-    log.info("done: %s", out)
+    try:
+        out, _ = transfer(config, args.source, args.train_data, args.dir, args.long_data or None, teacher or None,
+                          resume=args.resume, stop_after_epoch=args.stop_after_epoch)
+        log.info("done: %s", out)
+    finally:
+        end_session()
     return 0
 
 

@@ -25,7 +25,7 @@ from sidkd.errors import DataError
 from sidkd.nnet import checkpoint as ckpt
 from sidkd.nnet.schedule import WarmupDecayLR
 
-__all__ = ["Session", "init_session", "seed_everything", "make_optimizer", "make_scheduler", "StepResult", "fit"]
+__all__ = ["Session", "init_session", "end_session", "seed_everything", "make_optimizer", "make_scheduler", "StepResult", "fit"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,14 @@ def init_session(device: str = "auto") -> Session:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if use_cuda else "gloo")
     return Session(rank, world, local, dev)
+
+
+def end_session() -> None:
+    """Take the process group down before the interpreter exits: a gloo group left to the exit
+    handlers can abort a rank ("terminate called without an active exception") after training
+    finished, and torchrun then reports the whole run as failed."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()  # fit() ends with a barrier; after an error no rank may wait
 
 
 def seed_everything(seed: int) -> None:
