@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sidkd.errors import DataError
+from sidkd.gmm.stats import GmmStats
 from sidkd.io.npz import load_npz, save_npz
 
 __all__ = ["DiagGmm", "DiagGmmStats", "init_diag_gmm", "top_n", "log_softmax_rows", "ReservoirSampler"]
@@ -114,15 +115,10 @@ class DiagGmm:
         return cls(arrays["weights"], arrays["means"], arrays["variances"])
 
 
-@dataclass
-class DiagGmmStats:
+class DiagGmmStats(GmmStats):
     """EM accumulators: occupancy N_c, first order F_c = Σγx, diagonal second order S_c = Σγx²."""
 
-    occupancy: np.ndarray
-    first: np.ndarray
-    second: np.ndarray
-    loglik: float = 0.0
-    num_frames: int = 0
+    FORMAT = STATS_FORMAT
 
     @classmethod
     def zeros(cls, num_gauss: int, dim: int) -> DiagGmmStats:
@@ -133,25 +129,6 @@ class DiagGmmStats:
         self.first += post.T @ x
         self.second += post.T @ (x * x)
         self.num_frames += x.shape[0]
-
-    def __iadd__(self, other: DiagGmmStats) -> DiagGmmStats:
-        if other.first.shape != self.first.shape:
-            raise DataError(f"diag GMM stats: shape {other.first.shape} vs {self.first.shape}")
-        self.occupancy += other.occupancy
-        self.first += other.first
-        self.second += other.second
-        self.loglik += other.loglik
-        self.num_frames += other.num_frames
-        return self
-
-    def save(self, path: str) -> None:
-        save_npz(path, STATS_FORMAT, 1, {"occupancy": self.occupancy, "first": self.first, "second": self.second,
-                                          "loglik": np.float64(self.loglik), "num_frames": np.int64(self.num_frames)})
-
-    @classmethod
-    def load(cls, path: str) -> DiagGmmStats:
-        _, a = load_npz(path, STATS_FORMAT)
-        return cls(a["occupancy"], a["first"], a["second"], float(a["loglik"]), int(a["num_frames"]))
 
 
 def split_component(gmm_arrays: tuple[np.ndarray, np.ndarray, np.ndarray], src: int, dst: int,

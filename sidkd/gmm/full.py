@@ -21,6 +21,7 @@ import numpy as np
 
 from sidkd.errors import DataError
 from sidkd.gmm.diag import LOG_2PI, DiagGmm, log_softmax_rows
+from sidkd.gmm.stats import GmmStats
 from sidkd.io.npz import load_npz, save_npz
 
 __all__ = ["FrameGroups", "FullGmm", "FullGmmStats", "estimate_full", "prune_posteriors", "floor_covariance"]
@@ -29,7 +30,6 @@ log = logging.getLogger(__name__)
 
 FORMAT = "sidkd-full-gmm"
 STATS_FORMAT = "sidkd-full-gmm-stats"
-
 
 def prune_posteriors(post: np.ndarray, min_post: float) -> np.ndarray:
     """Zero posteriors below ``min_post`` in each row and renormalise (keep the max if none survive)."""
@@ -43,7 +43,6 @@ def prune_posteriors(post: np.ndarray, min_post: float) -> np.ndarray:
         kept[np.flatnonzero(empty), best] = 1.0
         total[empty] = 1.0
     return kept / total
-
 
 class FrameGroups:
     """(frame, component) pairs of a gselect matrix grouped by component."""
@@ -59,7 +58,6 @@ class FrameGroups:
         for c in np.flatnonzero(np.diff(self.bounds)):
             lo, hi = self.bounds[c], self.bounds[c + 1]
             yield int(c), self.rows[lo:hi], self.order[lo:hi]
-
 
 @dataclass
 class FullGmm:
@@ -142,38 +140,14 @@ class FullGmm:
         _, a = load_npz(path, FORMAT)
         return cls(a["weights"], a["means"], a["covars"])
 
+class FullGmmStats(GmmStats):
+    """EM accumulators with full second order S_c = Σγxxᵀ (C, D, D)."""
 
-@dataclass
-class FullGmmStats:
-    occupancy: np.ndarray  # (C,)
-    first: np.ndarray  # (C, D)
-    second: np.ndarray  # (C, D, D)
-    loglik: float = 0.0
-    num_frames: int = 0
+    FORMAT = STATS_FORMAT
 
     @classmethod
     def zeros(cls, num_gauss: int, dim: int) -> FullGmmStats:
         return cls(np.zeros(num_gauss), np.zeros((num_gauss, dim)), np.zeros((num_gauss, dim, dim)))
-
-    def __iadd__(self, other: FullGmmStats) -> FullGmmStats:
-        if other.second.shape != self.second.shape:
-            raise DataError(f"full GMM stats: shape {other.second.shape} vs {self.second.shape}")
-        self.occupancy += other.occupancy
-        self.first += other.first
-        self.second += other.second
-        self.loglik += other.loglik
-        self.num_frames += other.num_frames
-        return self
-
-    def save(self, path: str) -> None:
-        save_npz(path, STATS_FORMAT, 1, {"occupancy": self.occupancy, "first": self.first, "second": self.second,
-                                          "loglik": np.float64(self.loglik), "num_frames": np.int64(self.num_frames)})
-
-    @classmethod
-    def load(cls, path: str) -> FullGmmStats:
-        _, a = load_npz(path, STATS_FORMAT)
-        return cls(a["occupancy"], a["first"], a["second"], float(a["loglik"]), int(a["num_frames"]))
-
 
 def floor_covariance(cov: np.ndarray, floor: np.ndarray) -> np.ndarray:
     """Smallest change making cov ⪰ floor (both SPD): in the basis where floor is I, clip
@@ -187,7 +161,6 @@ def floor_covariance(cov: np.ndarray, floor: np.ndarray) -> np.ndarray:
     t = (vecs * vals[..., None, :]) @ np.swapaxes(vecs, -1, -2)
     out = lf @ t @ np.swapaxes(lf, -1, -2)
     return 0.5 * (out + np.swapaxes(out, -1, -2))
-
 
 def estimate_full(prev: FullGmm, stats: FullGmmStats, *, min_variance: float = 1e-3, max_condition: float = 1e4,
                   min_count: float = 10.0) -> FullGmm:
