@@ -62,21 +62,5 @@ fi
 [ -n "$seed" ] && opts+=(--seed "$seed")
 [ -n "$device" ] && opts+=(--device "$device")
 
-# A finished training is not redone (and its train_seconds stays): delete final.pt to train again.
-if [ "$resume" = true ] && [ -f "$dir/final.pt" ] && [ -f "$dir/train_seconds" ]; then
-  echo "$0: $dir/final.pt exists: training finished earlier in $(cat "$dir/train_seconds") s; delete it to train again"
-  exit 0
-fi
-mkdir -p "$dir/log"
-cp "$nnet_config" "$dir/nnet_config.yaml"
-if [ "$num_procs" -gt 1 ]; then
-  launcher=(torchrun --standalone --nproc_per_node "$num_procs" -m sidkd.bin.transfer_student)
-else
-  launcher=(python -m sidkd.bin.transfer_student)
-fi
-start=$(date +%s)
-$cmd "$dir/log/train.log" "${launcher[@]}" "${opts[@]}"
-end=$(date +%s)
-echo $((end - start)) > "$dir/train_seconds"
-[ -f "$dir/final.pt" ] || { echo "$0: training ended without $dir/final.pt; see $dir/log/train.log" >&2; exit 1; }
-echo "$0: trained $dir/final.pt in $((end - start)) s (log: $dir/log/train.log)"
+. steps/lib/run_training.sh
+run_training transfer_student

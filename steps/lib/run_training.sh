@@ -1,0 +1,28 @@
+# shellcheck shell=bash
+# Sourced by steps/train_student.sh and steps/transfer_student.sh: the part they share.
+# run_training PROGRAM runs `python -m sidkd.bin.PROGRAM "${opts[@]}"` (torchrun with $num_procs
+# processes when > 1) through $cmd into $dir/log/train.log, and writes $dir/train_seconds.
+# Uses the caller's $dir $resume $nnet_config $num_procs $cmd and the array opts.
+run_training() {
+  local program=$1 start end
+  # A finished training is not redone (and its train_seconds stays): delete final.pt to train again.
+  if [ "$resume" = true ] && [ -f "$dir/final.pt" ] && [ -f "$dir/train_seconds" ]; then
+    echo "$0: $dir/final.pt exists: training finished earlier in $(cat "$dir/train_seconds") s; delete it to train again"
+    return 0
+  fi
+  mkdir -p "$dir/log"
+  # Checkpoints and models are written under a temporary name and renamed; a killed run's
+  # temporaries are never read, only removed here.
+  rm -f "$dir"/*.tmp.* "$dir"/checkpoints/*.tmp.*
+  cp "$nnet_config" "$dir/nnet_config.yaml"
+  local launcher=(python -m "sidkd.bin.$program")
+  if [ "$num_procs" -gt 1 ]; then
+    launcher=(torchrun --standalone --nproc_per_node "$num_procs" -m "sidkd.bin.$program")
+  fi
+  start=$(date +%s)
+  $cmd "$dir/log/train.log" "${launcher[@]}" "${opts[@]}"
+  end=$(date +%s)
+  echo $((end - start)) > "$dir/train_seconds"
+  [ -f "$dir/final.pt" ] || { echo "$0: training ended without $dir/final.pt; see $dir/log/train.log" >&2; return 1; }
+  echo "$0: trained $dir/final.pt in $((end - start)) s (log: $dir/log/train.log)"
+}
