@@ -62,8 +62,9 @@ def main(argv=None) -> int:
         if not os.path.isfile(os.path.join(args.train_data, name)):
             raise ProgramError(f"{args.train_data}/{name}: no such file")
     try:
-        out, _ = train(config, args.train_data, args.dir, teacher or None, resume=args.resume,
-                    stop_after_epoch=args.stop_after_epoch)
+        # only the path is kept: the (DDP) model must be gone before the process group is
+        out = train(config, args.train_data, args.dir, teacher or None, resume=args.resume,
+                    stop_after_epoch=args.stop_after_epoch)[0]
         log.info("done: %s", out)
     finally:
         end_session()

@@ -81,8 +81,9 @@ def main(argv=None) -> int:
             raise ProgramError(f"{teacher}: no such teacher scp")
         teacher = f"scp:{teacher}"
     try:
-        out, _ = transfer(config, args.source, args.train_data, args.dir, args.long_data or None, teacher or None,
-                          resume=args.resume, stop_after_epoch=args.stop_after_epoch)
+        # only the path is kept: the (DDP) model must be gone before the process group is
+        out = transfer(config, args.source, args.train_data, args.dir, args.long_data or None, teacher or None,
+                       resume=args.resume, stop_after_epoch=args.stop_after_epoch)[0]
         log.info("done: %s", out)
     finally:
         end_session()

@@ -9,6 +9,7 @@ function of the epoch alone (seeded), so that resuming at an epoch boundary repl
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import random
@@ -67,6 +68,7 @@ def end_session() -> None:
     handlers can abort a rank ("terminate called without an active exception") after training
     finished, and torchrun then reports the whole run as failed."""
     if dist.is_available() and dist.is_initialized():
+        gc.collect()  # DDP reducers still holding gloo work would outlive the group otherwise
         dist.destroy_process_group()  # fit() ends with a barrier; after an error no rank may wait
 
 

@@ -42,7 +42,8 @@ def test_train_and_extract_steps(tmp_path, monkeypatch):
     def run(*args):
         proc = subprocess.run(list(args), cwd=recipe, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True)
-        assert proc.returncode == 0, proc.stdout[-4000:]
+        train_log = recipe / "exp/student_kd/log/train.log"  # what torchrun's ranks said, on failure
+        assert proc.returncode == 0, proc.stdout[-4000:] + (train_log.read_text()[-6000:] if train_log.is_file() else "")
         return proc.stdout
 
     run("steps/train_student.sh", "--nnet-config", "student.yaml", "--kd-weight", "0.3", "--num-procs", "2",
