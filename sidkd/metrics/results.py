@@ -11,7 +11,7 @@ import os
 from sidkd.errors import DataError
 from sidkd.io.datadir import atomic_write_text
 
-__all__ = ["RESULTS_HEADER", "update_results_table"]
+__all__ = ["RESULTS_HEADER", "update_results_table", "read_results_table", "markdown_table"]
 
 RESULTS_HEADER = ["system", "backend", "trials", "EER%", "minDCF(0.01)", "minDCF(0.001)"]
 
@@ -28,3 +28,34 @@ def update_results_table(path: str, row: list[str]) -> None:
         rows = lines[1:]
     rows = [r for r in rows if r[:3] != row[:3]] + [row]
     atomic_write_text(path, "".join("\t".join(r) + "\n" for r in [RESULTS_HEADER] + rows))
+
+
+def read_results_table(path: str) -> dict[tuple[str, str, str], list[str]]:
+    """(system, backend, trials) -> [EER%, minDCF(0.01), minDCF(0.001)]."""
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such results table")
+    with open(path, encoding="utf-8") as handle:
+        lines = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
+    if not lines or lines[0] != RESULTS_HEADER:
+        raise DataError(f"{path}: not a results table")
+    table = {}
+    for number, fields in enumerate(lines[1:], start=2):
+        if len(fields) != len(RESULTS_HEADER):
+            raise DataError(f"{path}:{number}: {len(fields)} fields, expected {len(RESULTS_HEADER)}")
+        table[tuple(fields[:3])] = fields[3:]
+    return table
+
+
+def markdown_table(table: dict[tuple[str, str, str], list[str]], systems: list[str],
+                   columns: list[tuple[str, str]]) -> str:
+    """A markdown table: one row per system, one column per (trials, backend), each cell
+    "EER% / minDCF(0.01)"; a result missing from the table is "n/a"."""
+    head = "| system | " + " | ".join(f"{trials} {backend}" for trials, backend in columns) + " |"
+    lines = [head, "|---" * (len(columns) + 1) + "|"]
+    for system in systems:
+        cells = []
+        for trials, backend in columns:
+            got = table.get((system, backend, trials))
+            cells.append(f"{got[0]} / {got[1]}" if got else "n/a")
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

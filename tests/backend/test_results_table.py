@@ -1,0 +1,31 @@
+"""The results table: rows replaced by key, and the markdown view of stage 11 / README."""
+
+import pytest
+
+from sidkd.bin import results_table
+from sidkd.errors import DataError
+from sidkd.metrics.results import RESULTS_HEADER, update_results_table
+
+
+def test_rows_replace_by_key_and_markdown_view(tmp_path, capsys):
+    path = str(tmp_path / "results.tsv")
+    update_results_table(path, ["src", "cosine", "sc_test", "20.00", "0.9000", "0.9500"])
+    update_results_table(path, ["src", "plda", "sc_test", "18.00", "0.8000", "0.9000"])
+    update_results_table(path, ["ft", "cosine", "sc_test", "15.50", "0.7000", "0.8000"])
+    update_results_table(path, ["src", "cosine", "sc_test", "19.00", "0.8800", "0.9400"])  # a rerun
+    lines = open(path).read().splitlines()
+    assert lines[0].split("\t") == RESULTS_HEADER and len(lines) == 4
+    assert lines[-1] == "src\tcosine\tsc_test\t19.00\t0.8800\t0.9400"
+    results_table.main(["--systems", "src,ft", "--trials", "sc_test", "--backends", "cosine plda", path])
+    assert capsys.readouterr().out == (
+        "| system | sc_test cosine | sc_test plda |\n"
+        "|---|---|---|\n"
+        "| src | 19.00 / 0.8800 | 18.00 / 0.8000 |\n"
+        "| ft | 15.50 / 0.7000 | n/a |\n")
+
+
+def test_a_broken_row_is_named(tmp_path):
+    path = tmp_path / "results.tsv"
+    path.write_text("\t".join(RESULTS_HEADER) + "\nsrc\tcosine\tsc_test\t19.00\n")
+    with pytest.raises(DataError, match=r"results.tsv:2: 4 fields"):
+        results_table.main(["--systems", "src", "--trials", "sc_test", "--backends", "cosine", str(path)])
