@@ -177,6 +177,9 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
     echo "$sys: trained in $(cat $xv/train_seconds) s"
   done
   column -t -s$'\t' exp/results.tsv
+  # README's student table (EER% / minDCF(0.01)), also in exp/student_table.md
+  python -m sidkd.bin.results_table --systems "ivector $student_systems" --columns "test:cosine \
+    test:cosine+asnorm test:lda$lda_dim+plda test:lda$lda_dim+plda+asnorm" exp/results.tsv | tee exp/student_table.md
 fi
 
 # The transfer variants, name:K:α, all from the same source model with the same seed and yaml.
@@ -242,4 +245,9 @@ if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
     done
   done
   { head -n 1 exp/results.tsv; grep -E "^(source|transfer_)" exp/results.tsv; } | column -t -s$'\t'
+  # README's short-speech table (EER% / minDCF(0.01)), also in exp/transfer_table.md
+  cols="sc_test:cosine sc_test:lda$transfer_lda_dim+plda"
+  for s in $test_crops; do cols="$cols test_${s}s:cosine test_${s}s:lda$lda_dim+plda"; done
+  python -m sidkd.bin.results_table --systems "source $transfer_systems" \
+    --columns "$cols test:cosine test:lda$lda_dim+plda" exp/results.tsv | tee exp/transfer_table.md
 fi

@@ -1,10 +1,10 @@
 """Print part of the results table (exp/results.tsv) as a markdown table.
 
 Usage: python -m sidkd.bin.results_table [options] RESULTS
-One row per --systems entry, one column per --trials x --backends pair, each cell
-"EER% / minDCF(0.01)"; a pair the table lacks prints as n/a.
-e.g. python -m sidkd.bin.results_table --systems source,transfer_ce --trials sc_test,test_1s \\
-       --backends cosine,lda100+plda exp/results.tsv
+One row per --systems entry, one column per --columns entry (trials:backend), each cell
+"EER% / minDCF(0.01)"; a result the table lacks prints as n/a.
+e.g. python -m sidkd.bin.results_table --systems source,transfer_ce \\
+       --columns sc_test:cosine,sc_test:lda100+plda exp/results.tsv
 """
 
 from __future__ import annotations
@@ -23,11 +23,15 @@ def _names(text: str, option: str) -> list[str]:
 def main(argv=None) -> int:
     parser = ArgumentParser(prog="results_table", description=__doc__.split("\n")[1])
     parser.add_argument("--systems", required=True, help="rows: comma- or space-separated system names")
-    parser.add_argument("--trials", required=True, help="trial-set names of the columns")
-    parser.add_argument("--backends", required=True, help="back-end names of the columns (per trial set)")
+    parser.add_argument("--columns", required=True, help="columns: comma- or space-separated trials:backend")
     parser.add_argument("results", help="the results table (tab-separated, sidkd.metrics.results)")
     args = parser.parse_args(argv)
-    columns = [(t, b) for t in _names(args.trials, "--trials") for b in _names(args.backends, "--backends")]
+    columns = []
+    for column in _names(args.columns, "--columns"):
+        trials, sep, backend = column.partition(":")
+        if not sep or not trials or not backend:
+            raise ProgramError(f"--columns: expected trials:backend, got {column!r}")
+        columns.append((trials, backend))
     table = read_results_table(args.results)
     print(markdown_table(table, _names(args.systems, "--systems"), columns), end="")
     return 0

@@ -3,6 +3,7 @@
 import pytest
 
 from sidkd.bin import results_table
+from sidkd.cli import ProgramError
 from sidkd.errors import DataError
 from sidkd.metrics.results import RESULTS_HEADER, update_results_table
 
@@ -16,7 +17,7 @@ def test_rows_replace_by_key_and_markdown_view(tmp_path, capsys):
     lines = open(path).read().splitlines()
     assert lines[0].split("\t") == RESULTS_HEADER and len(lines) == 4
     assert lines[-1] == "src\tcosine\tsc_test\t19.00\t0.8800\t0.9400"
-    results_table.main(["--systems", "src,ft", "--trials", "sc_test", "--backends", "cosine plda", path])
+    results_table.main(["--systems", "src,ft", "--columns", "sc_test:cosine sc_test:plda", path])
     assert capsys.readouterr().out == (
         "| system | sc_test cosine | sc_test plda |\n"
         "|---|---|---|\n"
@@ -28,4 +29,11 @@ def test_a_broken_row_is_named(tmp_path):
     path = tmp_path / "results.tsv"
     path.write_text("\t".join(RESULTS_HEADER) + "\nsrc\tcosine\tsc_test\t19.00\n")
     with pytest.raises(DataError, match=r"results.tsv:2: 4 fields"):
-        results_table.main(["--systems", "src", "--trials", "sc_test", "--backends", "cosine", str(path)])
+        results_table.main(["--systems", "src", "--columns", "sc_test:cosine", str(path)])
+
+
+def test_a_column_without_backend_is_an_error(tmp_path):
+    path = tmp_path / "results.tsv"
+    path.write_text("\t".join(RESULTS_HEADER) + "\n")
+    with pytest.raises(ProgramError, match="trials:backend"):
+        results_table.main(["--systems", "src", "--columns", "sc_test", str(path)])
