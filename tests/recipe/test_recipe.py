@@ -149,6 +149,19 @@ def test_stages6to8_students(recipe, monkeypatch):
     kd_log = open(os.path.join(recipe, "exp", "student_kd", "log", "train.log")).read()
     nokd_log = open(os.path.join(recipe, "exp", "student_nokd", "log", "train.log")).read()
     assert re.search(r", kd [0-9.]+", kd_log) and not re.search(r", kd [0-9.]+", nokd_log)
+    _check_markdown_table(os.path.join(recipe, "exp", "student_table.md"), rows,
+                          ["ivector", "student_nokd", "student_kd"], "test", "lda4+plda")
+
+
+def _check_markdown_table(path, rows, systems, trials, backend):
+    """The README table printed by run.sh: a row per system, its cells taken from results.tsv."""
+    table = [line.strip("|").split("|") for line in open(path).read().splitlines()]
+    header = [cell.strip() for cell in table[0]]
+    column = header.index(f"{trials} {backend}")
+    assert [r[0].strip() for r in table[2:]] == systems
+    for cells in table[2:]:
+        want = [r for r in rows if r[0] == cells[0].strip() and r[1] == backend and r[2] == trials][0]
+        assert cells[column].strip() == f"{want[3]} / {want[4]}"
 
 
 TRANSFER_SYSTEMS = ("transfer_ce", "transfer_msce", "transfer_kl", "transfer_msce_kl")
@@ -182,6 +195,8 @@ def test_stages9to11_transfer(recipe, monkeypatch):
         assert bool(re.search(r", kl [0-9.]+", log)) == system.endswith("kl"), system  # the KL's progress
         head = torch.load(os.path.join(model_dir, "final.pt"), weights_only=True)["model"]["head.weight"]
         assert head.shape[0] == num_sc_speakers * (2 if "msce" in system else 1)
+    _check_markdown_table(os.path.join(recipe, "exp", "transfer_table.md"), rows, ["source", *TRANSFER_SYSTEMS],
+                          "test_1s", "lda4+plda")
     # the cropped test side changes the scores, the whole-length enrolment side is shared
     whole = open(os.path.join(recipe, "exp", "scores", "source_test", "cosine", "scores")).read()
     short = open(os.path.join(recipe, "exp", "scores", "source_test_1s", "cosine", "scores")).read()
