@@ -12,6 +12,7 @@ Options:
   --kd-normalisation N # teacher side: none|mean|length|whiten (default: the yaml's loss.kd.normalisation)
   --seed N             # default: the yaml's seed
   --num-procs N        # >1: torchrun --nproc_per_node N (DistributedDataParallel)
+  --num-threads N      # torch threads per process (default 0: the machine's cores / --num-procs)
   --device D           # auto | cpu | cuda (default: the yaml's device)
   --resume true|false  # continue from the newest checkpoint (default true)
   --cmd CMD            # job runner (default run.pl)"
@@ -22,6 +23,7 @@ kd_weight=
 kd_normalisation=
 seed=
 num_procs=1
+num_threads=0
 device=
 resume=true
 cmd=run.pl

@@ -17,6 +17,7 @@ Options:
   --freeze-epochs E    # ... for the first E epochs (default: the yaml's freeze.epochs)
   --seed N             # default: the yaml's seed
   --num-procs N        # >1: torchrun --nproc_per_node N (DistributedDataParallel)
+  --num-threads N      # torch threads per process (default 0: the machine's cores / --num-procs)
   --device D           # auto | cpu | cuda (default: the yaml's device)
   --resume true|false  # continue from the newest checkpoint (default true)
   --cmd CMD            # job runner (default run.pl)"
@@ -32,6 +33,7 @@ freeze_blocks=
 freeze_epochs=
 seed=
 num_procs=1
+num_threads=0
 device=
 resume=true
 cmd=run.pl

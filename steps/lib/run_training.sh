@@ -2,7 +2,9 @@
 # Sourced by steps/train_student.sh and steps/transfer_student.sh: the part they share.
 # run_training PROGRAM runs `python -m sidkd.bin.PROGRAM "${opts[@]}"` (torchrun with $num_procs
 # processes when > 1) through $cmd into $dir/log/train.log, and writes $dir/train_seconds.
-# Uses the caller's $dir $resume $nnet_config $num_procs $cmd and the array opts.
+# Uses the caller's $dir $resume $nnet_config $num_procs $num_threads $cmd and the array opts.
+# path.sh gives every job one thread (parallelism comes from --nj); a training is one job, so it
+# gets $num_threads threads per process (0: the machine's cores shared among its processes).
 run_training() {
   local program=$1 start end
   # A finished training is not redone (and its train_seconds stays): delete final.pt to train again.
@@ -15,14 +17,20 @@ run_training() {
   # temporaries are never read, only removed here.
   rm -f "$dir"/*.tmp.* "$dir"/checkpoints/*.tmp.*
   cp "$nnet_config" "$dir/nnet_config.yaml"
-  local launcher=(python -m "sidkd.bin.$program")
+  local threads=$num_threads
+  if [ "$threads" -le 0 ]; then
+    threads=$(( $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) / num_procs ))  # nproc obeys OMP_*
+    [ "$threads" -ge 1 ] || threads=1
+  fi
+  local launcher=(env OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads" python -m "sidkd.bin.$program")
   if [ "$num_procs" -gt 1 ]; then
-    launcher=(torchrun --standalone --nproc_per_node "$num_procs" -m "sidkd.bin.$program")
+    launcher=(env OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads" torchrun --standalone \
+      --nproc_per_node "$num_procs" -m "sidkd.bin.$program")
   fi
   start=$(date +%s)
   $cmd "$dir/log/train.log" "${launcher[@]}" "${opts[@]}"
   end=$(date +%s)
   echo $((end - start)) > "$dir/train_seconds"
   [ -f "$dir/final.pt" ] || { echo "$0: training ended without $dir/final.pt; see $dir/log/train.log" >&2; return 1; }
-  echo "$0: trained $dir/final.pt in $((end - start)) s (log: $dir/log/train.log)"
+  echo "$0: trained $dir/final.pt in $((end - start)) s, $num_procs process(es) x $threads thread(s) (log: $dir/log/train.log)"
 }
