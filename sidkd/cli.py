@@ -15,7 +15,7 @@ import sys
 
 from sidkd.errors import DataError
 
-__all__ = ["ArgumentParser", "str2bool", "expand_config_files", "setup_logging", "ProgramError"]
+__all__ = ["ArgumentParser", "str2bool", "expand_config_files", "parse_with_yaml_config", "setup_logging", "ProgramError"]
 
 
 class ProgramError(DataError):
@@ -93,6 +93,28 @@ class ArgumentParser(argparse.ArgumentParser):
         ns = super().parse_args(argv, namespace)
         setup_logging(self.prog, ns.verbose)
         return ns
+
+
+def parse_with_yaml_config(parser: argparse.ArgumentParser, argv: list[str] | None):
+    """Parse argv where ``--config X.yaml`` names a network yaml (the training programs), not a
+    Kaldi option file: returns (args, yaml path)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    yaml_path = None
+    rest = []
+    i = 0
+    while i < len(argv):
+        if argv[i] == "--config" and i + 1 < len(argv):
+            yaml_path = argv[i + 1]
+            i += 2
+            continue
+        if argv[i].startswith("--config="):
+            yaml_path = argv[i].split("=", 1)[1]
+        else:
+            rest.append(argv[i])
+        i += 1
+    if yaml_path is None:
+        parser.error("--config <network yaml> is required")
+    return parser.parse_args(rest), yaml_path
 
 
 def setup_logging(prog: str | None = None, verbose: int = 0) -> logging.Logger:

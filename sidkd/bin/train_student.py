@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 
-from sidkd.cli import ArgumentParser, ProgramError, run_main
+from sidkd.cli import ArgumentParser, ProgramError, parse_with_yaml_config, run_main
 from sidkd.nnet.loop import end_session
 from sidkd.nnet.trainer import load_config, train
 
@@ -35,8 +35,8 @@ def main(argv=None) -> int:
                         help="stop after this epoch's checkpoint (the schedule still spans all epochs)")
     parser.add_argument("--device", default=None, help="auto | cpu | cuda (overrides device of the yaml)")
     parser.add_bool("--resume", False, "continue from the newest checkpoint in DIR/checkpoints")
-    # The network's yaml is not a Kaldi option file: _parse takes --config before ArgumentParser does.
-    args, yaml_path = _parse(parser, argv)
+    # The network's yaml is not a Kaldi option file: parse_with_yaml_config takes --config before ArgumentParser does.
+    args, yaml_path = parse_with_yaml_config(parser, argv)
     if int(os.environ.get("RANK", "0")) > 0:  # under torchrun, one process tells the story
         logging.getLogger().setLevel(logging.WARNING)
     overrides: dict = {}
@@ -69,29 +69,6 @@ def main(argv=None) -> int:
     finally:
         end_session()
     return 0
-
-
-def _parse(parser, argv):
-    """``--config X.yaml`` names the network yaml; a Kaldi-syntax --config is not used here."""
-    import sys
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    yaml_path = None
-    rest = []
-    i = 0
-    while i < len(argv):
-        if argv[i] == "--config" and i + 1 < len(argv):
-            yaml_path = argv[i + 1]
-            i += 2
-            continue
-        if argv[i].startswith("--config="):
-            yaml_path = argv[i].split("=", 1)[1]
-        else:
-            rest.append(argv[i])
-        i += 1
-    if yaml_path is None:
-        parser.error("--config conf/student.yaml (the network's yaml) is required")
-    return parser.parse_args(rest), yaml_path
 
 
 if __name__ == "__main__":

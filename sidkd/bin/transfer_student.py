@@ -15,8 +15,7 @@ from __future__ import annotations
 import logging
 import os
 
-from sidkd.bin.train_student import _parse
-from sidkd.cli import ArgumentParser, ProgramError, run_main
+from sidkd.cli import ArgumentParser, ProgramError, parse_with_yaml_config, run_main
 from sidkd.nnet.loop import end_session
 from sidkd.nnet.trainer import load_config
 from sidkd.nnet.transfer import DEFAULTS, LONG_VIEWS, transfer
@@ -43,7 +42,7 @@ def main(argv=None) -> int:
                         help="stop after this epoch's checkpoint (the schedule still spans all epochs)")
     parser.add_argument("--device", default=None, help="auto | cpu | cuda (overrides device of the yaml)")
     parser.add_bool("--resume", False, "continue from the newest checkpoint in DIR/checkpoints")
-    args, yaml_path = _parse(parser, argv)
+    args, yaml_path = parse_with_yaml_config(parser, argv)
     if int(os.environ.get("RANK", "0")) > 0:
         logging.getLogger().setLevel(logging.WARNING)
     overrides: dict = {}

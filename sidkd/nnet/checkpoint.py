@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 __all__ = ["CHECKPOINT_FORMAT", "FORMAT_VERSION", "save_atomic", "load", "rng_state", "set_rng_state",
-           "average_state_dicts", "list_checkpoints", "parameter_digest"]
+           "average_state_dicts", "sub_state_dict", "list_checkpoints", "parameter_digest"]
 
 CHECKPOINT_FORMAT = "sidkd-student"
 FORMAT_VERSION = 1
@@ -79,6 +79,12 @@ def average_state_dicts(state_dicts: list[dict]) -> dict:
         else:
             out[name] = value.clone()
     return out
+
+
+def sub_state_dict(state: dict, prefix: str) -> dict:
+    """The entries of a module's state dict under ``prefix`` (e.g. "embedder."), prefix removed:
+    the state of that submodule."""
+    return {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
 
 
 def list_checkpoints(directory: str) -> list[tuple[int, str]]:

@@ -124,6 +124,7 @@ class SpeakerBalancedBatches:
         present = np.unique(labels)
         if self.speakers_per_batch > len(present):
             raise DataError(f"a batch needs {self.speakers_per_batch} speakers, the data has {len(present)}")
+        self.batch_size = batch_size
         self.utts_per_speaker = utts_per_speaker
         self.num_batches = num_batches
         self.seed = seed
@@ -132,6 +133,19 @@ class SpeakerBalancedBatches:
         spk_dur = np.array([durations[u].sum() for u in self.speaker_utts], dtype=np.float64)
         weight = np.where(spk_dur > 0, spk_dur, 0.0) ** speaker_weight_power * (spk_dur > 0)
         self.speaker_probs = weight / weight.sum()
+
+    @classmethod
+    def from_conf(cls, audio: TrainingAudio, data_conf: dict, crop_samples: int, world: int,
+                  seed: int) -> SpeakerBalancedBatches:
+        """The sampler of a yaml ``data:`` section. An epoch is ``chunks_per_epoch`` crops (null: the
+        total duration over the crop length) in whole batches; the global batch splits over ``world``."""
+        durations = np.array([len(s) for s in audio.samples], dtype=np.float64)
+        chunks_per_epoch = data_conf["chunks_per_epoch"] or int(durations.sum() // crop_samples)
+        batch_size = int(data_conf["batch_size"])
+        if batch_size % world:
+            raise DataError(f"batch_size {batch_size} is not divisible by the {world} processes")
+        return cls(audio.labels, durations, batch_size, int(data_conf["utts_per_speaker"]),
+                   max(1, chunks_per_epoch // batch_size), float(data_conf["speaker_weight_power"]), seed)
 
     def epoch(self, epoch: int) -> list[list[int]]:
         rng = np.random.default_rng([self.seed, epoch, 1])

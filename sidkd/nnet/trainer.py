@@ -32,7 +32,8 @@ from sidkd.nnet.loop import StepResult, fit, init_session, make_optimizer, make_
 from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, margin_at
 from sidkd.nnet.models import build_model
 
-__all__ = ["StudentWithHeads", "joint_loss", "load_config", "train", "frontend_from_config", "load_embedder"]
+__all__ = ["StudentWithHeads", "joint_loss", "load_config", "train", "frontend_from_config", "load_embedder",
+           "model_description", "worker_init"]
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +119,11 @@ def joint_loss(aam_loss: torch.Tensor, kd_loss: torch.Tensor, kd_weight: float) 
     return aam_loss + kd_weight * kd_loss if kd_weight else aam_loss
 
 
-def _worker_init(_):
+def worker_init(_):
     torch.set_num_threads(1)
 
 
-def _model_description(config: dict, num_classes: int, speakers: list[str], teacher_dim: int | None) -> dict:
+def model_description(config: dict, num_classes: int, speakers: list[str], teacher_dim: int | None) -> dict:
     return {"format": ckpt.CHECKPOINT_FORMAT, "version": ckpt.FORMAT_VERSION, "features": config["features"],
             "model": config["model"], "aam": config["loss"]["aam"], "num_classes": num_classes,
             "teacher_dim": teacher_dim, "kd_normalisation": config["loss"]["kd"]["normalisation"],
@@ -136,8 +137,7 @@ def load_embedder(model_dir: str, which: str = "final.pt") -> tuple[nn.Module, d
     frontend = frontend_from_config(desc["features"])
     embedder = build_model(desc["model"], frontend.num_bins)
     state = ckpt.load(os.path.join(model_dir, which))["model"]
-    prefix = "embedder."
-    embedder.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)})
+    embedder.load_state_dict(ckpt.sub_state_dict(state, "embedder."))
     embedder.eval()
     return embedder, desc
 
@@ -170,14 +170,8 @@ def train(config: dict, train_dir: str, out_dir: str, teacher_rspec: str | None 
                  teacher_rspec, len(present), int(present.sum()), missing)
         audio.keep(present)
         teacher = vectors[present]
-    durations = np.array([len(s) for s in audio.samples], dtype=np.float64)
-    chunks_per_epoch = data_conf["chunks_per_epoch"] or int(durations.sum() // chunk_samples)
-    batch_size = int(data_conf["batch_size"])
-    if batch_size % session.world:
-        raise DataError(f"batch_size {batch_size} is not divisible by the {session.world} processes")
-    steps_per_epoch = max(1, chunks_per_epoch // batch_size)
-    sampler = SpeakerBalancedBatches(audio.labels, durations, batch_size, int(data_conf["utts_per_speaker"]),
-                                     steps_per_epoch, float(data_conf["speaker_weight_power"]), seed)
+    sampler = SpeakerBalancedBatches.from_conf(audio, data_conf, chunk_samples, session.world, seed)
+    batch_size, steps_per_epoch = sampler.batch_size, sampler.num_batches
     num_classes = len(audio.speakers)
 
     embedder = build_model(config["model"], frontend.num_bins)
@@ -196,7 +190,7 @@ def train(config: dict, train_dir: str, out_dir: str, teacher_rspec: str | None 
     final_margin = float(aam_conf["margin"])
     if session.rank == 0:
         os.makedirs(out_dir, exist_ok=True)
-        desc = _model_description(config, num_classes, audio.speakers, None if teacher is None else teacher.shape[1])
+        desc = model_description(config, num_classes, audio.speakers, None if teacher is None else teacher.shape[1])
         atomic_write_text(os.path.join(out_dir, "model.json"), json.dumps(desc, indent=1) + "\n")
     per_rank = batch_size // session.world
     positions = slice(session.rank * per_rank, (session.rank + 1) * per_rank)
@@ -211,7 +205,7 @@ def train(config: dict, train_dir: str, out_dir: str, teacher_rspec: str | None 
         dataset = ChunkBatchDataset(audio, frontend, chunk_samples, augment, chosen, list(range(len(chosen))),
                                     seed, epoch, positions, teacher)
         return torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
-                                           worker_init_fn=_worker_init if workers else None)
+                                           worker_init_fn=worker_init if workers else None)
 
     def before_step(step: int) -> str:
         aam.set_margin(margin_at(step, final_margin, *margin_steps))

@@ -58,7 +58,7 @@ from sidkd.nnet.loop import StepResult, fit, init_session, make_optimizer, make_
 from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, long_short_kl, margin_at
 from sidkd.nnet.models import build_model
 from sidkd.nnet.trainer import DEFAULTS as STUDENT_DEFAULTS
-from sidkd.nnet.trainer import _model_description, _worker_init, frontend_from_config
+from sidkd.nnet.trainer import frontend_from_config, model_description, worker_init
 
 __all__ = ["DEFAULTS", "LONG_VIEWS", "TransferNet", "concatenated_view", "embedder_blocks", "set_frozen",
            "load_source", "transfer"]
@@ -237,19 +237,12 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
         teacher, teacher_mask = load_teacher_vectors(teacher_rspec, audio.utts)
         log.info("teacher vectors from %s: %d of %d utterances have one (the others have no distillation term)",
                  teacher_rspec, int(teacher_mask.sum()), len(teacher_mask))
-    durations = np.array([len(s) for s in audio.samples], dtype=np.float64)
-    chunks_per_epoch = data_conf["chunks_per_epoch"] or int(durations.sum() // short_samples)
-    batch_size = int(data_conf["batch_size"])
-    if batch_size % session.world:
-        raise DataError(f"batch_size {batch_size} is not divisible by the {session.world} processes")
-    steps_per_epoch = max(1, chunks_per_epoch // batch_size)
-    sampler = SpeakerBalancedBatches(audio.labels, durations, batch_size, int(data_conf["utts_per_speaker"]),
-                                     steps_per_epoch, float(data_conf["speaker_weight_power"]), seed)
+    sampler = SpeakerBalancedBatches.from_conf(audio, data_conf, short_samples, session.world, seed)
+    batch_size, steps_per_epoch = sampler.batch_size, sampler.num_batches
     num_classes = len(audio.speakers)
 
     embedder = build_model(source_desc["model"], frontend.num_bins)
-    prefix = "embedder."
-    embedder.load_state_dict({k[len(prefix):]: v for k, v in source_state.items() if k.startswith(prefix)})
+    embedder.load_state_dict(ckpt.sub_state_dict(source_state, "embedder."))
     head = AAMSoftmax(embedder.embedding_dim, num_classes, float(msce_conf["margin"]), float(msce_conf["scale"]),
                       int(msce_conf["sub_centers"]))
     kd = None
@@ -279,7 +272,7 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
     set_frozen(embedder, freeze_blocks, False)  # checks the count before any training
     if session.rank == 0:
         os.makedirs(out_dir, exist_ok=True)
-        desc = _model_description({"features": feat_conf, "model": source_desc["model"],
+        desc = model_description({"features": feat_conf, "model": source_desc["model"],
                                    "loss": {"aam": msce_conf, "kd": kd_conf}}, num_classes, audio.speakers,
                                   None if teacher is None else teacher.shape[1])
         desc["transfer"] = {"source": source_dir, "short_seconds": config["short_seconds"], "freeze": config["freeze"],
@@ -301,7 +294,7 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
                                        seed, epoch, positions, teacher, teacher_mask, long_view, long_samples,
                                        source, source_probs)
         return torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
-                                           worker_init_fn=_worker_init if workers else None)
+                                           worker_init_fn=worker_init if workers else None)
 
     def before_step(step: int) -> str:
         head.set_margin(margin_at(step, final_margin, *margin_steps))
