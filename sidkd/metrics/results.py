@@ -16,16 +16,24 @@ __all__ = ["RESULTS_HEADER", "update_results_table", "read_results_table", "mark
 RESULTS_HEADER = ["system", "backend", "trials", "EER%", "minDCF(0.01)", "minDCF(0.001)"]
 
 
+def _read_rows(path: str) -> list[list[str]]:
+    """The rows under the header, each checked for its field count (errors name file:line)."""
+    with open(path, encoding="utf-8") as handle:
+        lines = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
+    if not lines:
+        return []  # an empty file: no results yet
+    if lines[0] != RESULTS_HEADER:
+        raise DataError(f"{path}: not a results table (header {lines[0]!r})")
+    for number, fields in enumerate(lines[1:], start=2):
+        if len(fields) != len(RESULTS_HEADER):
+            raise DataError(f"{path}:{number}: {len(fields)} fields, expected {len(RESULTS_HEADER)}")
+    return lines[1:]
+
+
 def update_results_table(path: str, row: list[str]) -> None:
     if len(row) != len(RESULTS_HEADER):
         raise ValueError(f"results row needs {len(RESULTS_HEADER)} fields")
-    rows: list[list[str]] = []
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as handle:
-            lines = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
-        if lines and lines[0] != RESULTS_HEADER:
-            raise DataError(f"{path}: not a results table (header {lines[0]!r})")
-        rows = lines[1:]
+    rows = _read_rows(path) if os.path.exists(path) else []
     rows = [r for r in rows if r[:3] != row[:3]] + [row]
     atomic_write_text(path, "".join("\t".join(r) + "\n" for r in [RESULTS_HEADER] + rows))
 
@@ -34,16 +42,7 @@ def read_results_table(path: str) -> dict[tuple[str, str, str], list[str]]:
     """(system, backend, trials) -> [EER%, minDCF(0.01), minDCF(0.001)]."""
     if not os.path.exists(path):
         raise DataError(f"{path}: no such results table")
-    with open(path, encoding="utf-8") as handle:
-        lines = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
-    if not lines or lines[0] != RESULTS_HEADER:
-        raise DataError(f"{path}: not a results table")
-    table = {}
-    for number, fields in enumerate(lines[1:], start=2):
-        if len(fields) != len(RESULTS_HEADER):
-            raise DataError(f"{path}:{number}: {len(fields)} fields, expected {len(RESULTS_HEADER)}")
-        table[tuple(fields[:3])] = fields[3:]
-    return table
+    return {tuple(fields[:3]): fields[3:] for fields in _read_rows(path)}
 
 
 def markdown_table(table: dict[tuple[str, str, str], list[str]], systems: list[str],
