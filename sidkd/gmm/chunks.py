@@ -16,12 +16,13 @@ log = logging.getLogger(__name__)
 
 
 def iter_chunks(utterances: Iterable[tuple[str, np.ndarray]], dim: int, max_frames: int = 20000,
-                subsample: int = 1) -> Iterator[tuple[list[str], np.ndarray, np.ndarray]]:
+                subsample: int = 1, dtype=np.float32) -> Iterator[tuple[list[str], np.ndarray, np.ndarray]]:
     """Yield (keys, lengths, frames) with at most ~``max_frames`` rows (one utterance may exceed it).
 
     ``subsample`` keeps every n-th frame of each utterance (Kaldi's subsample-feats). Utterances
     with no frames are skipped with a warning; a wrong dimension or non-finite value is an error
-    naming the key.
+    naming the key. Frames come as ``dtype`` (float32: what the archives hold and what the EM
+    code computes in).
     """
     keys: list[str] = []
     parts: list[np.ndarray] = []
@@ -40,7 +41,7 @@ def iter_chunks(utterances: Iterable[tuple[str, np.ndarray]], dim: int, max_fram
         parts.append(feats)
         count += feats.shape[0]
         if count >= max_frames:
-            yield keys, np.array([p.shape[0] for p in parts]), np.concatenate(parts).astype(np.float64)
+            yield keys, np.array([p.shape[0] for p in parts]), np.concatenate(parts).astype(dtype, copy=False)
             keys, parts, count = [], [], 0
     if parts:
-        yield keys, np.array([p.shape[0] for p in parts]), np.concatenate(parts).astype(np.float64)
+        yield keys, np.array([p.shape[0] for p in parts]), np.concatenate(parts).astype(dtype, copy=False)

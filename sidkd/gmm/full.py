@@ -1,10 +1,14 @@
 """Full-covariance GMM (the full UBM), evaluated only on Gaussian-selected components.
 
 Per frame t only the top-n components of the diagonal UBM (``gselect``, Kaldi n = 20) are
-scored: log π_c − ½(D log 2π + log|Σ_c|) − ½‖Q_c (x_t − μ_c)‖² with Σ_c⁻¹ = Q_cᵀ Q_c
+scored: log π_c − ½(D log 2π + log|Σ_c|) − ½‖Q_c x_t − Q_c μ_c‖² with Σ_c⁻¹ = Q_cᵀ Q_c
 (Q_c = L_c⁻¹, L_c the Cholesky factor of Σ_c). The (frame, component) pairs are grouped by
-component so each group is one GEMM (frames × D) @ (D × D): the work is BLAS, the Python loop is
-over the C components per chunk of frames, never over frames.
+component so each group is one GEMM (frames × D) @ (D × D), and its second-order statistics one
+syrk on the same gathered frames (kept from the scoring pass, scaled by √γ): the work is BLAS, the
+Python loop is over the C components per chunk of frames, never over frames.
+
+Precision as in sidkd.gmm.diag: scores and per-chunk products in float32 by default (Kaldi's
+BaseFloat), statistics summed in float64; ``dtype`` = float64 is the all-double path.
 
 Posteriors are over the selected components only; ``min_post`` then drops posteriors below the
 floor and renormalises the rest (if all fell below, the best one keeps probability 1).
@@ -19,12 +23,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sidkd import blas
 from sidkd.errors import DataError
 from sidkd.gmm.diag import LOG_2PI, DiagGmm, log_softmax_rows
 from sidkd.gmm.stats import GmmStats
 from sidkd.io.npz import load_npz, save_npz
 
-__all__ = ["FrameGroups", "FullGmm", "FullGmmStats", "estimate_full", "prune_posteriors", "floor_covariance"]
+__all__ = ["FrameGroups", "FullGmm", "FullGmmStats", "add_statistics", "estimate_full", "prune_posteriors",
+           "floor_covariance"]
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +55,10 @@ class FrameGroups:
 
     def __init__(self, gselect: np.ndarray, num_gauss: int):
         flat = gselect.ravel()
+        if num_gauss <= np.iinfo(np.int16).max:
+            flat = flat.astype(np.int16)  # numpy's stable sort of 16-bit keys is a radix sort
         self.order = np.argsort(flat, kind="stable")
+        self.size = flat.size
         self.rows = self.order // gselect.shape[1]
         counts = np.bincount(flat, minlength=num_gauss)
         self.bounds = np.concatenate([[0], np.cumsum(counts)])
@@ -97,39 +106,63 @@ class FullGmm:
         covars[:, idx, idx] = diag.variances
         return cls(diag.weights.copy(), diag.means.copy(), covars)
 
-    def selected_logliks(self, feats: np.ndarray, gselect: np.ndarray, groups: FrameGroups | None = None) -> np.ndarray:
-        """(T, n) log π_c + log N(x_t; μ_c, Σ_c) for c = gselect[t, k]."""
-        x = np.asarray(feats, dtype=np.float64)
-        if x.ndim != 2 or x.shape[1] != self.dim:
-            raise DataError(f"features have shape {x.shape}, full GMM expects dim {self.dim}")
-        groups = groups or FrameGroups(gselect, self.num_gauss)
-        out = np.empty(gselect.size)
+    def _scoring_params(self, dtype) -> tuple[np.ndarray, np.ndarray]:
+        """(Q_cᵀ (C, D, D), Q_c μ_c (C, D)) in ``dtype``, cached per dtype."""
+        dtype = np.dtype(dtype)
+        cache = self.__dict__.setdefault("_params", {})
+        if dtype not in cache:
+            cache[dtype] = (np.ascontiguousarray(np.swapaxes(self.whiten, 1, 2), dtype=dtype),
+                            np.einsum("cij,cj->ci", self.whiten, self.means).astype(dtype))
+        return cache[dtype]
+
+    def _check_feats(self, feats: np.ndarray) -> None:
+        if feats.ndim != 2 or feats.shape[1] != self.dim:
+            raise DataError(f"features have shape {feats.shape}, full GMM expects dim {self.dim}")
+
+    def _score(self, x: np.ndarray, groups: FrameGroups, keep: bool) -> tuple[np.ndarray, list]:
+        """Flat (T·n) scores in gselect order, and (if ``keep``) each group's gathered frames."""
+        whiten_t, whiten_mu = self._scoring_params(x.dtype)
+        out = np.empty(groups.size, dtype=x.dtype)
+        blocks = []
         for c, rows, flat_pos in groups:
-            z = (x[rows] - self.means[c]) @ self.whiten[c].T
+            xc = np.take(x, rows, axis=0)
+            z = blas.matmul(xc, whiten_t[c])
+            z -= whiten_mu[c]
             out[flat_pos] = self.gconst[c] - 0.5 * np.einsum("ij,ij->i", z, z)
-        return out.reshape(gselect.shape)
+            if keep:
+                blocks.append(xc)
+        return out, blocks
+
+    def selected_logliks(self, feats: np.ndarray, gselect: np.ndarray, groups: FrameGroups | None = None,
+                         dtype=np.float32) -> np.ndarray:
+        """(T, n) log π_c + log N(x_t; μ_c, Σ_c) for c = gselect[t, k], computed in ``dtype``."""
+        x = np.asarray(feats, dtype=dtype)
+        self._check_feats(x)
+        groups = groups or FrameGroups(gselect, self.num_gauss)
+        return self._score(x, groups, keep=False)[0].reshape(gselect.shape)
 
     def posteriors(self, feats: np.ndarray, gselect: np.ndarray, min_post: float = 0.0,
-                   groups: FrameGroups | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(post (T, n) over the selected components, frame log-likelihoods (T,) before pruning)."""
-        post, frame_ll = log_softmax_rows(self.selected_logliks(feats, gselect, groups))
-        return prune_posteriors(post, min_post), frame_ll
+                   groups: FrameGroups | None = None, dtype=np.float32, keep: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray, list]:
+        """(post (T, n) over the selected components, frame log-likelihoods (T,) before pruning,
+        the groups' gathered frames if ``keep`` (for :func:`add_second_order`), else [])."""
+        x = np.asarray(feats, dtype=dtype)
+        self._check_feats(x)
+        groups = groups or FrameGroups(gselect, self.num_gauss)
+        scores, blocks = self._score(x, groups, keep)
+        post, frame_ll = log_softmax_rows(scores.reshape(gselect.shape))
+        return prune_posteriors(post, min_post), frame_ll, blocks
 
-    def accumulate(self, feats: np.ndarray, gselect: np.ndarray, stats: FullGmmStats) -> float:
+    def accumulate(self, feats: np.ndarray, gselect: np.ndarray, stats: FullGmmStats, dtype=np.float32) -> float:
         """Add EM statistics of these frames (posteriors over the selection) to ``stats``."""
-        x = np.asarray(feats, dtype=np.float64)
+        x = np.asarray(feats, dtype=dtype)
         groups = FrameGroups(gselect, self.num_gauss)
-        post, frame_ll = log_softmax_rows(self.selected_logliks(x, gselect, groups))
-        flat_post = post.ravel()
-        for c, rows, flat_pos in groups:
-            p = flat_post[flat_pos]
-            xc = x[rows]
-            stats.occupancy[c] += p.sum()
-            stats.first[c] += p @ xc
-            stats.second[c] += (xc * p[:, None]).T @ xc
-        stats.loglik += float(frame_ll.sum())
+        post, frame_ll, blocks = self.posteriors(x, gselect, groups=groups, dtype=dtype, keep=True)
+        add_statistics(groups, post, blocks, stats.occupancy, stats.first, stats.second)
+        loglik = float(frame_ll.sum(dtype=np.float64))
+        stats.loglik += loglik
         stats.num_frames += x.shape[0]
-        return float(frame_ll.sum())
+        return loglik
 
     def save(self, path: str) -> None:
         save_npz(path, FORMAT, 1, {"weights": self.weights, "means": self.means, "covars": self.covars},
@@ -139,6 +172,25 @@ class FullGmm:
     def load(cls, path: str) -> FullGmm:
         _, a = load_npz(path, FORMAT)
         return cls(a["weights"], a["means"], a["covars"])
+
+def add_statistics(groups: FrameGroups, post: np.ndarray, blocks: list, occupancy: np.ndarray | None,
+                   first: np.ndarray | None, second: np.ndarray) -> None:
+    """Per component c of ``groups``: N_c += Σγ, F_c += Σγx, S_c += Σγxxᵀ over its frames (the
+    gathered ``blocks`` of the scoring pass), S_c by one syrk on √γ-scaled frames. Frames whose
+    posterior was pruned to 0 are left out. Sums go into the (float64) arrays given; pass None for
+    occupancy/first to skip them."""
+    flat_post = post.ravel()
+    for (c, _, flat_pos), xc in zip(groups, blocks):
+        p = flat_post[flat_pos]
+        kept = p > 0
+        if not kept.all():
+            p, xc = p[kept], xc[kept]
+        if occupancy is not None:
+            occupancy[c] += p.sum(dtype=np.float64)
+            first[c] += p @ xc
+        if p.size:
+            second[c] += blas.gram(xc * np.sqrt(p)[:, None])
+
 
 class FullGmmStats(GmmStats):
     """EM accumulators with full second order S_c = Σγxxᵀ (C, D, D)."""

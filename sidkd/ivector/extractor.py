@@ -11,12 +11,14 @@ after Gaussian selection and min-post pruning; see sidkd.ivector.stats). With U_
     P = I + Σ_c γ_c U_c,   b = o·e₀ + Σ_c M_cᵀ Σ_c⁻¹ f_c,   ŵ = P⁻¹ b,   Cov = P⁻¹.
 
 For a batch of B utterances P is one (B×C)·(C×R(R+1)/2) GEMM on the packed upper triangles of
-the symmetric U_c (half the work of the full R² form, as Kaldi's packed SpMatrix) and b one
-(B×CD)·(CD×R) GEMM. P is factored by a batched Cholesky (its log-determinant feeds the
-objective) and inverted from the factor; the inverse is needed anyway for the A_c accumulators,
-which are also kept packed and summed in place by one BLAS dgemm per batch. The batched
-Cholesky and inverse use torch (CPU, float64): numpy has no batched Cholesky-based inverse and
-its LU-based batched inverse is ~2x slower here (bench/bench_ivector.py).
+the symmetric U_c (half the work of the full R² form, as Kaldi's packed SpMatrix), unpacked by one
+gather, and b one (B×CD)·(CD×R) GEMM. P is factored by a batched Cholesky (its log-determinant
+feeds the objective) and inverted from the factor; the inverse is needed anyway for the A_c
+accumulators, which are also kept packed and summed in place by one dgemm per batch (Y_c by
+another). The batched Cholesky and inverse use torch (CPU, float64): numpy has no batched
+Cholesky-based inverse and its LU-based batched inverse is ~2x slower here. All of it is
+float64: P's condition number reaches 1e4 and the A_c sums run over the whole corpus. Every
+product goes through sidkd.blas, so bench/bench_ivector.py can tell BLAS time from the rest.
 
 Objective printed per iteration: the log-likelihood of the frames given their alignments under
 the current model, with w integrated out (exact, since w is Gaussian),
@@ -40,14 +42,14 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import blas
 
+from sidkd import blas
 from sidkd.errors import DataError
 from sidkd.gmm.diag import LOG_2PI
 from sidkd.gmm.full import FullGmm, floor_covariance
 from sidkd.io.npz import load_npz, save_npz
 
-__all__ = ["IvectorExtractor", "IvectorAcc", "estimate_extractor", "unpack_symmetric", "gemm_accumulate"]
+__all__ = ["IvectorExtractor", "IvectorAcc", "estimate_extractor", "unpack_symmetric", "pack_symmetric"]
 
 log = logging.getLogger(__name__)
 
@@ -60,21 +62,31 @@ def triu_pairs(r: int) -> tuple[np.ndarray, np.ndarray]:
     return np.triu_indices(r)
 
 
+_PACK_INDEX: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def pack_index(r: int) -> tuple[np.ndarray, np.ndarray]:
+    """(packed -> full, full -> packed) flat index maps of R×R symmetric matrices: full[i·R + j] =
+    packed[unpack[i·R + j]]; packed[k] = full[pack[k]]. One np.take each way instead of fancy
+    two-axis indexing (a plain gather, ~4x faster)."""
+    if r not in _PACK_INDEX:
+        rows, cols = triu_pairs(r)
+        where = np.empty((r, r), dtype=np.intp)
+        where[rows, cols] = np.arange(len(rows))
+        where[cols, rows] = np.arange(len(rows))
+        _PACK_INDEX[r] = (where.ravel(), rows * r + cols)
+    return _PACK_INDEX[r]
+
+
 def unpack_symmetric(packed: np.ndarray, r: int) -> np.ndarray:
     """(..., R(R+1)/2) packed upper triangles -> (..., R, R) symmetric matrices."""
-    rows, cols = triu_pairs(r)
-    full = np.empty(packed.shape[:-1] + (r, r))
-    full[..., rows, cols] = packed
-    full[..., cols, rows] = packed
-    return full
+    return np.take(packed, pack_index(r)[0], axis=-1).reshape(packed.shape[:-1] + (r, r))
 
 
-def gemm_accumulate(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
-    """out += a @ b in place (out C-contiguous float64): no temporary the size of out."""
-    # out (m, n) in C order is out.T (n, m) in Fortran order, and out.T += b.T @ a.T.
-    result = blas.dgemm(1.0, b.T, a.T, beta=1.0, c=out.T, overwrite_c=True)
-    if not np.shares_memory(result, out):
-        out += result.T
+def pack_symmetric(full: np.ndarray) -> np.ndarray:
+    """(..., R, R) -> (..., R(R+1)/2) upper triangles, row-major."""
+    r = full.shape[-1]
+    return np.take(full.reshape(full.shape[:-2] + (r * r,)), pack_index(r)[1], axis=-1)
 
 
 class IvectorExtractor:
@@ -139,23 +151,22 @@ class IvectorExtractor:
 
         With ``need_cov=False`` only the means are computed (a Cholesky solve; cov, logdet None).
         """
-        import torch  # here, not at module level: programs that only read stats skip its ~1 s import
-
         self.check_stats(gamma, first)
         b_count, r = gamma.shape[0], self.ivector_dim
-        precision = unpack_symmetric(gamma @ self.U_packed, r)
-        precision[:, np.arange(r), np.arange(r)] += 1.0
-        linear = first.reshape(b_count, -1) @ self.inv_covars_M.reshape(-1, r)
+        precision = unpack_symmetric(blas.matmul(gamma, self.U_packed), r)
+        precision.reshape(b_count, r * r)[:, :: r + 1] += 1.0
+        linear = blas.matmul(first.reshape(b_count, -1), self.inv_covars_M.reshape(-1, r))
         linear[:, 0] += self.prior_offset
-        chol, info = torch.linalg.cholesky_ex(torch.from_numpy(precision))
-        if int(info.max()) > 0:
-            raise DataError("i-vector posterior precision is not positive definite (NaN/inf in the stats or model?)")
+        try:
+            chol = blas.cholesky(precision)
+        except ValueError:
+            raise DataError("i-vector posterior precision is not positive definite (NaN/inf in the stats or model?)"
+                            ) from None
         if not need_cov:
-            mean = torch.cholesky_solve(torch.from_numpy(linear)[:, :, None], chol)[:, :, 0].numpy()
-            return mean, None, linear, None
-        logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=1, dim2=2)).sum(dim=1).numpy()
-        cov = torch.cholesky_inverse(chol).numpy()
-        mean = np.einsum("bij,bj->bi", cov, linear)
+            return blas.cholesky_solve(chol, linear), None, linear, None
+        logdet = 2.0 * np.log(np.diagonal(chol.numpy(), axis1=1, axis2=2)).sum(axis=1)
+        cov = blas.cholesky_inverse(chol)
+        mean = blas.matmul(cov, linear[:, :, None])[:, :, 0]
         return mean, cov, linear, logdet
 
     def extract(self, gamma: np.ndarray, first: np.ndarray) -> np.ndarray:
@@ -171,13 +182,13 @@ class IvectorExtractor:
         first = np.ascontiguousarray(first, dtype=np.float64)
         mean, cov, linear, logdet = self.posterior(gamma, first)
         b_count, r = mean.shape
-        rows, cols = triu_pairs(r)
-        second_w = cov[:, rows, cols] + mean[:, rows] * mean[:, cols]  # packed E[w wᵀ] per utterance
+        acc.sum_wwt += cov.sum(axis=0)
+        cov += mean[:, :, None] * mean[:, None, :]  # E[w wᵀ] per utterance, in place
         acc.gamma += gamma.sum(axis=0)
-        gemm_accumulate(acc.Y.reshape(-1, r), first.reshape(b_count, -1).T, mean)
-        gemm_accumulate(acc.A_packed, gamma.T, second_w)
+        blas.matmul_acc(acc.Y.reshape(-1, r), first.reshape(b_count, -1).T, mean)
+        blas.matmul_acc(acc.A_packed, gamma.T, pack_symmetric(cov))
         acc.sum_w += mean.sum(axis=0)
-        acc.sum_wwt += cov.sum(axis=0) + mean.T @ mean
+        acc.sum_wwt += mean.T @ mean
         acc.num_utts += b_count
         acc.utt_objective += float(0.5 * np.einsum("bi,bi->", linear, mean) - 0.5 * logdet.sum()
                                    - 0.5 * b_count * self.prior_offset**2)

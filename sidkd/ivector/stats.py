@@ -20,7 +20,7 @@ from scipy import sparse
 from sidkd.errors import DataError
 from sidkd.gmm.chunks import iter_chunks
 from sidkd.gmm.diag import DiagGmm
-from sidkd.gmm.full import FrameGroups, FullGmm
+from sidkd.gmm.full import FrameGroups, FullGmm, add_statistics
 from sidkd.io.npz import load_npz, save_npz
 
 __all__ = ["iter_utterance_stats", "pack_stats", "unpack_stats", "iter_stats_batches", "save_second_order",
@@ -40,24 +40,20 @@ def unpack_stats(key: str, packed: np.ndarray, num_gauss: int, feat_dim: int) ->
 
 def iter_utterance_stats(utterances: Iterable[tuple[str, np.ndarray]], diag: DiagGmm, full: FullGmm, *,
                          num_gselect: int = 20, min_post: float = 0.025, posterior_scale: float = 1.0,
-                         second: np.ndarray | None = None, max_frames: int = 20000
+                         second: np.ndarray | None = None, max_frames: int = 20000, dtype=np.float32
                          ) -> Iterator[tuple[str, np.ndarray, np.ndarray]]:
-    """Yield (key, γ (C,), f (C, D)) per utterance; adds S_c into ``second`` (C, D, D) if given."""
+    """Yield (key, γ (C,), f (C, D)) per utterance; adds S_c into ``second`` (C, D, D) if given.
+    Scores and per-chunk sums in ``dtype`` (float32: see sidkd.gmm.diag), S_c summed in ``second``'s."""
     if diag.num_gauss != full.num_gauss or diag.dim != full.dim:
         raise DataError(f"diag UBM ({diag.num_gauss}x{diag.dim}) and full UBM ({full.num_gauss}x{full.dim}) differ")
-    for keys, lengths, x in iter_chunks(utterances, full.dim, max_frames=max_frames):
-        gsel = diag.gselect(x, num_gselect)
+    for keys, lengths, x in iter_chunks(utterances, full.dim, max_frames=max_frames, dtype=dtype):
+        gsel = diag.gselect(x, num_gselect, sort=False, dtype=dtype)
         groups = FrameGroups(gsel, full.num_gauss)
-        post, _ = full.posteriors(x, gsel, min_post, groups)
+        post, _, blocks = full.posteriors(x, gsel, min_post, groups, dtype=dtype, keep=second is not None)
         if posterior_scale != 1.0:
             post *= posterior_scale
         if second is not None:
-            flat_post = post.ravel()
-            for c, rows, flat_pos in groups:
-                p = flat_post[flat_pos]
-                kept = p > 0
-                xc = x[rows[kept]]
-                second[c] += (xc * p[kept][:, None]).T @ xc
+            add_statistics(groups, post, blocks, None, None, second)
         # γ and f of every utterance of the chunk at once: a sparse (utterances·C) × frames matrix
         # of the kept posteriors times the frames (nnz ≈ frames × a few, not frames × C).
         num_utts, c_count = len(keys), full.num_gauss

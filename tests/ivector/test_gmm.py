@@ -36,18 +36,35 @@ def planted_mixture(rng, num=4, dim=3, per=600, spread=12.0, full=False):
     return x[rng.permutation(len(x))], means, np.array(covs)
 
 
-def test_diag_logliks_match_scipy():
+# (dtype, tolerance): the all-double path to rounding, the default float32 path to what single
+# precision allows on values of this size (|log-likelihood| < 100: float32 spacing ~1e-5 there).
+PRECISIONS = [(np.float64, 1e-9), (np.float32, 2e-4)]
+
+
+@pytest.mark.parametrize("dtype,tol", PRECISIONS)
+def test_diag_logliks_match_scipy(dtype, tol):
     rng = np.random.default_rng(1)
     gmm = DiagGmm(np.array([0.2, 0.5, 0.3]), rng.standard_normal((3, 4)), rng.uniform(0.2, 2.0, (3, 4)))
     x = rng.standard_normal((7, 4)) * 2
     want = np.stack([np.log(gmm.weights[c]) + multivariate_normal(gmm.means[c], np.diag(gmm.variances[c])).logpdf(x)
                      for c in range(3)], axis=1)
-    np.testing.assert_allclose(gmm.component_logliks(x), want, rtol=1e-10, atol=1e-10)
+    got = gmm.component_logliks(x, dtype=dtype)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=0, atol=tol)
 
 
-def test_top_n_matches_full_sort():
+def test_top_n_matches_full_sort_with_and_without_ties():
     scores = np.random.default_rng(2).standard_normal((50, 9))
     np.testing.assert_array_equal(top_n(scores, 4), np.argsort(-scores, axis=1)[:, :4])
+    unsorted = top_n(scores, 4, sort=False)
+    np.testing.assert_array_equal(np.sort(unsorted, axis=1), np.sort(np.argsort(-scores, axis=1)[:, :4], axis=1))
+    # exact ties at the n-th value: still exactly n indices per row, all among the largest
+    tied = np.round(scores, 0)
+    got = top_n(tied, 4, sort=False)
+    assert got.shape == (50, 4) and all(len(set(row)) == 4 for row in got)
+    kth = -np.sort(-tied, axis=1)[:, 3]
+    assert np.all(np.take_along_axis(tied, got, axis=1) >= kth[:, None])
+    np.testing.assert_array_equal(top_n(scores, 20), np.argsort(-scores, axis=1))  # n >= k: all, sorted
 
 
 def test_init_and_em_recover_separated_means_monotone():
@@ -85,19 +102,21 @@ def test_em_monotone_on_overlapping_data_and_variance_floor():
         assert gmm.variances.min() >= 0.01 - 1e-15
 
 
-def test_em_stats_match_bruteforce():
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-7), (np.float32, 2e-5)])
+def test_em_stats_match_bruteforce(dtype, rtol):
     rng = np.random.default_rng(5)
     gmm = DiagGmm(np.array([0.4, 0.6]), rng.standard_normal((2, 3)), rng.uniform(0.5, 1.5, (2, 3)))
     x = rng.standard_normal((40, 3))
     stats = DiagGmmStats.zeros(2, 3)
-    gmm.accumulate(x, stats)
+    gmm.accumulate(x, stats, dtype=dtype)
     dens = np.stack([gmm.weights[c] * multivariate_normal(gmm.means[c], np.diag(gmm.variances[c])).pdf(x)
                      for c in range(2)], axis=1)
     post = dens / dens.sum(axis=1, keepdims=True)
-    np.testing.assert_allclose(stats.occupancy, post.sum(0))
-    np.testing.assert_allclose(stats.first, post.T @ x)
-    np.testing.assert_allclose(stats.second, post.T @ x**2)
-    np.testing.assert_allclose(stats.loglik, np.log(dens.sum(1)).sum())
+    assert stats.first.dtype == np.float64  # sums are kept in double whatever the compute dtype
+    np.testing.assert_allclose(stats.occupancy, post.sum(0), rtol=rtol)
+    np.testing.assert_allclose(stats.first, post.T @ x, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(stats.second, post.T @ x**2, rtol=rtol)
+    np.testing.assert_allclose(stats.loglik, np.log(dens.sum(1)).sum(), rtol=rtol)
 
 
 def test_starved_component_is_reseeded():
@@ -111,17 +130,19 @@ def test_starved_component_is_reseeded():
     assert np.all(np.abs(new.means) < 2.0) and np.isclose(new.weights.sum(), 1.0)
 
 
-def test_full_selected_logliks_match_scipy():
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-8), (np.float32, 1e-3)])
+def test_full_selected_logliks_match_scipy(dtype, tol):
     rng = np.random.default_rng(7)
     _, means, covs = planted_mixture(rng, num=5, dim=4, per=1, full=True)
     full = FullGmm(np.full(5, 0.2), means, covs)
     x = rng.standard_normal((30, 4)) * 5
     gsel = np.stack([rng.permutation(5)[:3] for _ in range(30)])
-    got = full.selected_logliks(x, gsel)
+    got = full.selected_logliks(x, gsel, dtype=dtype)
     for t in range(30):
         for k in range(3):
             c = gsel[t, k]
-            assert got[t, k] == pytest.approx(np.log(0.2) + multivariate_normal(means[c], covs[c]).logpdf(x[t]), abs=1e-8)
+            want = np.log(0.2) + multivariate_normal(means[c], covs[c]).logpdf(x[t])
+            assert got[t, k] == pytest.approx(want, abs=tol, rel=0), (t, k, want)
 
 
 def test_full_em_with_all_components_is_exact_em_and_monotone_with_gselect():
@@ -132,7 +153,7 @@ def test_full_em_with_all_components_is_exact_em_and_monotone_with_gselect():
     # with every component selected the stats are plain EM: compare with a direct computation
     gsel = np.tile(np.arange(4), (len(x), 1))
     stats = FullGmmStats.zeros(4, 3)
-    full.accumulate(x, gsel, stats)
+    full.accumulate(x, gsel, stats, dtype=np.float64)
     dens = np.stack([full.weights[c] * multivariate_normal(full.means[c], full.covars[c]).pdf(x) for c in range(4)], 1)
     post = dens / dens.sum(1, keepdims=True)
     np.testing.assert_allclose(stats.occupancy, post.sum(0))
@@ -147,7 +168,7 @@ def test_full_em_with_all_components_is_exact_em_and_monotone_with_gselect():
     prev = -np.inf
     for _ in range(5):
         stats = FullGmmStats.zeros(4, 3)
-        full.accumulate(x, gsel, stats)
+        full.accumulate(x, gsel, stats, dtype=np.float64)
         assert stats.loglik >= prev - 1e-7
         prev = stats.loglik
         full = estimate_full(full, stats, min_count=0)

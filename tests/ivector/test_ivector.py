@@ -167,24 +167,26 @@ def test_prior_update_is_a_reparametrisation():
     assert moved.log_likelihood(acc_moved) >= plain.log_likelihood(acc_plain) - 1e-8
 
 
-def test_utterance_stats_match_bruteforce():
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-7), (np.float32, 1e-5)])
+def test_utterance_stats_match_bruteforce(dtype, rtol):
     rng = np.random.default_rng(5)
     c, d = 4, 3
     diag = DiagGmm(np.full(c, 0.25), rng.standard_normal((c, d)) * 2, np.ones((c, d)))
     full = FullGmm(np.full(c, 0.25), diag.means, np.stack([random_spd(rng, d) for _ in range(c)]))
     utts = [("u1", rng.standard_normal((13, d)) * 2), ("u2", rng.standard_normal((4, d)) * 2)]
     second = np.zeros((c, d, d))
-    got = list(iter_utterance_stats(utts, diag, full, num_gselect=c, min_post=0.0, second=second, max_frames=100))
+    got = list(iter_utterance_stats(utts, diag, full, num_gselect=c, min_post=0.0, second=second, max_frames=100,
+                                    dtype=dtype))
     all_x = np.concatenate([u[1] for u in utts])
     dens = np.stack([0.25 * multivariate_normal(full.means[k], full.covars[k]).pdf(all_x) for k in range(c)], 1)
     post = dens / dens.sum(1, keepdims=True)
-    np.testing.assert_allclose(got[0][1], post[:13].sum(0))
-    np.testing.assert_allclose(got[1][2], post[13:].T @ utts[1][1])
-    np.testing.assert_allclose(second, np.einsum("tc,ti,tj->cij", post, all_x, all_x))
+    np.testing.assert_allclose(got[0][1], post[:13].sum(0), rtol=rtol)
+    np.testing.assert_allclose(got[1][2], post[13:].T @ utts[1][1], rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(second, np.einsum("tc,ti,tj->cij", post, all_x, all_x), rtol=rtol, atol=rtol)
     # with selection and pruning every frame still carries total posterior 1
-    pruned = list(iter_utterance_stats(utts, diag, full, num_gselect=2, min_post=0.3))
+    pruned = list(iter_utterance_stats(utts, diag, full, num_gselect=2, min_post=0.3, dtype=dtype))
     assert [k for k, _, _ in pruned] == ["u1", "u2"]
-    np.testing.assert_allclose([g.sum() for _, g, _ in pruned], [13, 4])
+    np.testing.assert_allclose([g.sum() for _, g, _ in pruned], [13, 4], rtol=rtol)
     batches = list(iter_stats_batches(((k, pack_stats(g, f)) for k, g, f in got), c, d, batch_size=1))
     np.testing.assert_allclose(batches[1][2][0], got[1][2], rtol=1e-6)
 

@@ -1,0 +1,120 @@
+"""The dense products of the EM code, in one place, so that a benchmark can say how much of a run
+is BLAS and how fast that BLAS runs.
+
+Every large product of the UBM and i-vector code goes through :func:`matmul`, :func:`gram` or
+:func:`matmul_acc`. When :data:`METER` is on (``with metered() as m:``) each call adds its wall time
+and its floating-point operations (2mkn for a product, mn(n+1) for a Gram matrix) to the meter;
+off, the cost is one attribute test per call. bench/bench_ivector.py divides the wall time of an
+EM stage into the meter's seconds (BLAS) and the rest (gathers, exp/log, Python, I/O).
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import blas as _blas
+
+__all__ = ["METER", "BlasMeter", "metered", "matmul", "matmul_acc", "gram"]
+
+
+@dataclass
+class BlasMeter:
+    enabled: bool = False
+    seconds: float = 0.0
+    flops: float = 0.0
+    calls: int = 0
+
+    def add(self, start: float, flops: float) -> None:
+        self.seconds += time.perf_counter() - start
+        self.flops += flops
+        self.calls += 1
+
+
+METER = BlasMeter()
+
+
+@contextmanager
+def metered():
+    """Count BLAS time and flops inside the block (the meter is reset on entry)."""
+    METER.enabled, METER.seconds, METER.flops, METER.calls = True, 0.0, 0.0, 0
+    try:
+        yield METER
+    finally:
+        METER.enabled = False
+
+
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """a @ b (2-D, or stacked 3-D), metered."""
+    if not METER.enabled:
+        return np.matmul(a, b, out=out)
+    start = time.perf_counter()
+    result = np.matmul(a, b, out=out)
+    batch = a.shape[0] if a.ndim == 3 else 1
+    METER.add(start, 2.0 * batch * a.shape[-2] * a.shape[-1] * b.shape[-1])
+    return result
+
+
+def matmul_acc(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    """out += a @ b in place (out C-contiguous, same dtype as a and b): one gemm with beta = 1,
+    no temporary the size of out."""
+    start = time.perf_counter() if METER.enabled else 0.0
+    gemm = _blas.sgemm if out.dtype == np.float32 else _blas.dgemm
+    # out (m, n) in C order is out.T (n, m) in Fortran order, and out.T += b.T @ a.T.
+    result = gemm(1.0, b.T, a.T, beta=1.0, c=out.T, overwrite_c=True)
+    if not np.shares_memory(result, out):
+        out += result.T
+    if METER.enabled:
+        METER.add(start, 2.0 * a.shape[0] * a.shape[1] * b.shape[1])
+
+
+def gram(x: np.ndarray) -> np.ndarray:
+    """xᵀx (n, D) -> (D, D), symmetric, by one syrk (half the flops of a general product)."""
+    start = time.perf_counter() if METER.enabled else 0.0
+    syrk = _blas.ssyrk if x.dtype == np.float32 else _blas.dsyrk
+    # x (n, D) in C order is x.T (D, n) in Fortran order; syrk(trans=0) gives x.T @ x (upper part).
+    upper = syrk(1.0, x.T, trans=0, lower=0)
+    full = np.triu(upper)
+    full += np.triu(upper, 1).T
+    if METER.enabled:
+        METER.add(start, float(x.shape[0]) * x.shape[1] * (x.shape[1] + 1))
+    return full
+
+
+def cholesky(a: np.ndarray):
+    """Batched Cholesky factors (B, R, R) of SPD float64 matrices, as a torch tensor (LAPACK potrf
+    through torch: numpy has no batched Cholesky-based solve or inverse). Raises ValueError when a
+    matrix is not positive definite."""
+    import torch  # here, not at module level: programs that never factor skip its ~1 s import
+
+    start = time.perf_counter() if METER.enabled else 0.0
+    chol, info = torch.linalg.cholesky_ex(torch.from_numpy(a))
+    if int(info.max()) > 0:
+        raise ValueError("matrix is not positive definite")
+    if METER.enabled:
+        METER.add(start, a.shape[0] * a.shape[-1] ** 3 / 3.0)
+    return chol
+
+
+def cholesky_inverse(chol) -> np.ndarray:
+    """(B, R, R) inverses from Cholesky factors (potri: R³·2/3 flops each)."""
+    import torch
+
+    start = time.perf_counter() if METER.enabled else 0.0
+    inv = torch.cholesky_inverse(chol).numpy()
+    if METER.enabled:
+        METER.add(start, chol.shape[0] * 2.0 * chol.shape[-1] ** 3 / 3.0)
+    return inv
+
+
+def cholesky_solve(chol, rhs: np.ndarray) -> np.ndarray:
+    """Solve P x = rhs (B, R) with P = L Lᵀ from the factors (two triangular solves, 2R² each)."""
+    import torch
+
+    start = time.perf_counter() if METER.enabled else 0.0
+    out = torch.cholesky_solve(torch.from_numpy(rhs)[:, :, None], chol)[:, :, 0].numpy()
+    if METER.enabled:
+        METER.add(start, rhs.shape[0] * 2.0 * rhs.shape[1] ** 2)
+    return out
