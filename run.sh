@@ -107,18 +107,21 @@ fi
 
 # Stage 2: the UBMs of the i-vector teacher on data/train's voiced frames (MFCC + deltas, sliding
 # CMN: conf/ivector_{deltas,cmvn}.conf): diagonal (mixing-up init + EM), then full covariance.
+# The features go through that pipeline once (exp/ivector_feats_train, float32 archives); the UBM
+# and extractor steps read them with --feats-dir. Full UBM: every 5th frame, as Kaldi's.
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  steps/make_ivector_feats.sh --nj $nj --cmd "$train_cmd" $data/train exp/ivector_feats_train
   steps/train_diag_ubm.sh --nj $nj --cmd "$train_cmd" --num-gaussians $ivector_num_gauss \
-    --num-iters $ubm_num_iters $data/train exp/diag_ubm
+    --num-iters $ubm_num_iters --feats-dir exp/ivector_feats_train $data/train exp/diag_ubm
   steps/train_full_ubm.sh --nj $nj --cmd "$train_cmd" --num-iters $ubm_num_iters \
-    --num-gselect $ivector_num_gselect $data/train exp/diag_ubm exp/full_ubm
+    --num-gselect $ivector_num_gselect --feats-dir exp/ivector_feats_train $data/train exp/diag_ubm exp/full_ubm
 fi
 
 # Stage 3: the total-variability i-vector extractor (Kaldi's formulation) on data/train.
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   steps/train_ivector_extractor.sh --nj $nj --cmd "$train_cmd" --ivector-dim $ivector_dim \
     --num-iters $ivector_num_iters --num-gselect $ivector_num_gselect --min-post $ivector_min_post \
-    exp/full_ubm $data/train exp/extractor
+    --feats-dir exp/ivector_feats_train exp/full_ubm $data/train exp/extractor
 fi
 
 # Stage 4: i-vectors (ivector.scp), speaker means (spk_ivector.scp) and num_utts.ark per data dir.

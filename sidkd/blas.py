@@ -1,9 +1,9 @@
 """The dense products of the EM code, in one place, so that a benchmark can say how much of a run
 is BLAS and how fast that BLAS runs.
 
-Every large product of the UBM and i-vector code goes through :func:`matmul`, :func:`gram` or
-:func:`matmul_acc`. When :data:`METER` is on (``with metered() as m:``) each call adds its wall time
-and its floating-point operations (2mkn for a product, mn(n+1) for a Gram matrix) to the meter;
+Every large product of the UBM and i-vector code goes through :func:`matmul`, :func:`gram`,
+:func:`matmul_acc` or the Cholesky helpers. When :data:`METER` is on (``with metered() as m:``) each
+call adds its wall time and its floating-point operations (2mkn for a product) to the meter;
 off, the cost is one attribute test per call. bench/bench_ivector.py divides the wall time of an
 EM stage into the meter's seconds (BLAS) and the rest (gathers, exp/log, Python, I/O).
 """
@@ -71,16 +71,14 @@ def matmul_acc(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
 
 
 def gram(x: np.ndarray) -> np.ndarray:
-    """xᵀx (n, D) -> (D, D), symmetric, by one syrk (half the flops of a general product)."""
-    start = time.perf_counter() if METER.enabled else 0.0
-    syrk = _blas.ssyrk if x.dtype == np.float32 else _blas.dsyrk
-    # x (n, D) in C order is x.T (D, n) in Fortran order; syrk(trans=0) gives x.T @ x (upper part).
-    upper = syrk(1.0, x.T, trans=0, lower=0)
-    full = np.triu(upper)
-    full += np.triu(upper, 1).T
-    if METER.enabled:
-        METER.add(start, float(x.shape[0]) * x.shape[1] * (x.shape[1] + 1))
-    return full
+    """xᵀx (n, D) -> (D, D). A general product, not syrk: OpenBLAS's syrk runs at under half of
+    its gemm speed for D ~ 60-80 (bench/bench_ivector.py's machine), so the 2x flops still win."""
+    if not METER.enabled:
+        return x.T @ x
+    start = time.perf_counter()
+    out = x.T @ x
+    METER.add(start, 2.0 * x.shape[0] * x.shape[1] ** 2)
+    return out
 
 
 def cholesky(a: np.ndarray):
@@ -117,4 +115,17 @@ def cholesky_solve(chol, rhs: np.ndarray) -> np.ndarray:
     out = torch.cholesky_solve(torch.from_numpy(rhs)[:, :, None], chol)[:, :, 0].numpy()
     if METER.enabled:
         METER.add(start, rhs.shape[0] * 2.0 * rhs.shape[1] ** 2)
+    return out
+
+
+def spd_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """X with a X = b for a stack of SPD matrices a (B, R, R) and right-hand sides b (B, R, K), by
+    Cholesky (R³/3) and two triangular solves (2R²K)."""
+    import torch
+
+    chol = cholesky(np.ascontiguousarray(a))
+    start = time.perf_counter() if METER.enabled else 0.0
+    out = torch.cholesky_solve(torch.from_numpy(np.ascontiguousarray(b)), chol).numpy()
+    if METER.enabled:
+        METER.add(start, a.shape[0] * 2.0 * a.shape[-1] ** 2 * b.shape[-1])
     return out

@@ -12,14 +12,15 @@ stage=0
 num_gselect=20
 min_post=0.025
 posterior_scale=1.0
-batch_size=64
+batch_size=256
 deltas_config=conf/ivector_deltas.conf
 cmvn_config=conf/ivector_cmvn.conf
-num_threads=1          # accepted for Kaldi compatibility
+num_threads=0          # BLAS threads per job; 0: the machine's cores / nj
 help_message="Usage: $0 [options] <extractor-dir> <data-dir> <ivector-dir>
  e.g.: $0 --nj 4 exp/extractor data/test exp/ivectors_test
 Needs <extractor-dir>/{final.ie,final.dubm,final.ubm} and <data-dir>/{feats.scp,vad.scp,utt2spk,spk2utt}.
 Options:
+  --num-threads N        BLAS threads per job (0: cores / nj)
   --nj N --cmd CMD           parallel jobs and runner ($nj, $cmd)
   --stage N                  0: extract, 1: speaker means only ($stage)
   --num-gselect N --min-post F --posterior-scale F   as used in training
@@ -41,17 +42,18 @@ mkdir -p "$dir/log"
 utils/split_data.sh "$data" "$nj"
 sdata=$data/split$nj
 feats=$(ivector_feats_rspec "$sdata/JOB/feats.scp" "$sdata/JOB/vad.scp" "$deltas_config" "$cmvn_config")
+job_env=$(ivector_thread_env "$(ivector_threads "$nj" "$num_threads")")
 
 if [ "$stage" -le 0 ]; then
   echo "$0: extracting i-vectors for $data"
   # Two passes rather than a pipe, so a failing stats job cannot leave a truncated ark that the
   # extraction would accept.
   $cmd JOB=1:"$nj" "$dir/log/stats.JOB.log" \
-    python -m sidkd.bin.compute_ivector_stats --num-gselect="$num_gselect" --min-post="$min_post" \
+    $job_env python -m sidkd.bin.compute_ivector_stats --num-gselect="$num_gselect" --min-post="$min_post" \
       --posterior-scale="$posterior_scale" "$srcdir/final.dubm" "$srcdir/final.ubm" "$feats" \
       "ark:$dir/stats.JOB.ark"
   $cmd JOB=1:"$nj" "$dir/log/extract.JOB.log" \
-    python -m sidkd.bin.extract_ivectors --batch-size="$batch_size" "$srcdir/final.ie" "ark:$dir/stats.JOB.ark" \
+    $job_env python -m sidkd.bin.extract_ivectors --batch-size="$batch_size" "$srcdir/final.ie" "ark:$dir/stats.JOB.ark" \
       "ark,scp:$dir/ivector.JOB.ark,$dir/ivector.JOB.scp"
   rm -f "$dir"/stats.*.ark
   for j in $(seq "$nj"); do cat "$dir/ivector.$j.scp"; done | sort > "$dir/ivector.scp.tmp"

@@ -4,6 +4,8 @@
 # from 1 Gaussian) then --num-iters EM iterations, each = $cmd JOB=1:nj accumulation jobs
 # writing $dir/<x>.JOB.acc, then gmm_global_est summing them into $dir/<x+1>.dubm.
 # The average log-likelihood per frame of each model is in $dir/log/update.<x>.log.
+# With --feats-dir (steps/make_ivector_feats.sh) the features are read from those archives
+# instead of running the delta/CMN/VAD pipeline in every pass.
 set -euo pipefail
 
 nj=4
@@ -17,7 +19,8 @@ subsample=5            # EM iterations use every 5th frame (Kaldi's sid/train_di
 min_variance=0.001
 deltas_config=conf/ivector_deltas.conf
 cmvn_config=conf/ivector_cmvn.conf
-num_threads=1          # accepted for Kaldi compatibility; parallelism comes from --nj
+feats_dir=             # prepared features (steps/make_ivector_feats.sh); empty: the pipeline on <data-dir>
+num_threads=0          # BLAS threads per accumulation job; 0: the machine's cores / nj
 cleanup=true
 help_message="Usage: $0 [options] <data-dir> <ubm-dir>
  e.g.: $0 --nj 4 --num-gaussians 256 data/train exp/diag_ubm
@@ -34,6 +37,8 @@ Options:
   --min-variance F       variance floor ($min_variance)
   --deltas-config FILE   add_deltas options ($deltas_config)
   --cmvn-config FILE     apply_cmvn_sliding options ($cmvn_config)
+  --feats-dir DIR        read prepared features from DIR/feats.scp (steps/make_ivector_feats.sh)
+  --num-threads N        BLAS threads per job (0: cores / nj; the init and updates use all cores)
   --cleanup true|false   remove accumulators and intermediate models ($cleanup)"
 . utils/parse_options.sh
 . steps/lib/ivector_feats.sh
@@ -46,16 +51,22 @@ data=$1
 dir=$2
 ivector_check_files "$0" "$data/feats.scp" "$data/vad.scp" "$data/utt2spk" "$deltas_config" "$cmvn_config"
 
+[ -z "$feats_dir" ] || ivector_check_files "$0" "$feats_dir/feats.scp"
+
 mkdir -p "$dir/log"
-utils/split_data.sh "$data" "$nj"
-sdata=$data/split$nj
-feats=$(ivector_feats_rspec "$sdata/JOB/feats.scp" "$sdata/JOB/vad.scp" "$deltas_config" "$cmvn_config")
-all_feats=$(ivector_feats_rspec "$data/feats.scp" "$data/vad.scp" "$deltas_config" "$cmvn_config")
+feats=$(ivector_job_feats "$feats_dir" "$data" "$nj" "$deltas_config" "$cmvn_config")
+if [ -n "$feats_dir" ]; then
+  all_feats="scp,s,cs:$feats_dir/feats.scp"
+else
+  all_feats=$(ivector_feats_rspec "$data/feats.scp" "$data/vad.scp" "$deltas_config" "$cmvn_config")
+fi
+job_env=$(ivector_thread_env "$(ivector_threads "$nj" "$num_threads")")
+one_env=$(ivector_thread_env "$(ivector_cores)")
 
 if [ "$stage" -le -2 ]; then
   echo "$0: initialising a $num_gaussians-Gaussian diagonal UBM from $data"
   $cmd "$dir/log/init.log" \
-    python -m sidkd.bin.gmm_global_init_from_feats --num-gauss="$num_gaussians" --num-iters="$num_iters_init" \
+    $one_env python -m sidkd.bin.gmm_global_init_from_feats --num-gauss="$num_gaussians" --num-iters="$num_iters_init" \
       --num-frames="$num_frames" --min-variance="$min_variance" "$all_feats" "$dir/0.dubm"
 fi
 
@@ -63,9 +74,9 @@ for x in $(seq 0 $((num_iters - 1))); do
   if [ "$stage" -le "$x" ]; then
     echo "$0: EM iteration $x of $num_iters"
     $cmd JOB=1:"$nj" "$dir/log/acc.$x.JOB.log" \
-      python -m sidkd.bin.gmm_global_acc_stats --subsample="$subsample" "$dir/$x.dubm" "$feats" "$dir/$x.JOB.acc"
+      $job_env python -m sidkd.bin.gmm_global_acc_stats --subsample="$subsample" "$dir/$x.dubm" "$feats" "$dir/$x.JOB.acc"
     $cmd "$dir/log/update.$x.log" \
-      python -m sidkd.bin.gmm_global_est --min-variance="$min_variance" "$dir/$x.dubm" \
+      $one_env python -m sidkd.bin.gmm_global_est --min-variance="$min_variance" "$dir/$x.dubm" \
         $(for j in $(seq "$nj"); do echo "$dir/$x.$j.acc"; done) "$dir/$((x + 1)).dubm"
     if $cleanup; then rm -f "$dir/$x".*.acc; fi
     grep -h "avg log-likelihood" "$dir/log/update.$x.log" | sed "s|^|$0: model $x: |" || true

@@ -3,7 +3,9 @@
 # Each frame scores only the diagonal UBM's top --num-gselect Gaussians (gselect is recomputed
 # in the accumulation jobs: it is a sixth of the full-covariance work and saves an index archive).
 # Each EM iteration = $cmd JOB=1:nj full_gmm_acc_stats -> full_gmm_est. Writes <dir>/final.ubm
-# and copies the diagonal model to <dir>/final.dubm (the extractor needs both).
+# and copies the diagonal model to <dir>/final.dubm (the extractor needs both). As Kaldi's
+# sid/train_full_ubm.sh, every 5th frame (--subsample): 1.3 M frames of data/train become 260 k,
+# still ~100 frames per parameter of each 72-dim full covariance at 256 Gaussians.
 set -euo pipefail
 
 nj=4
@@ -11,13 +13,14 @@ cmd=run.pl
 stage=-2
 num_iters=4            # reference: 4
 num_gselect=20         # Gaussians per frame from the diagonal UBM (Kaldi: 20)
-subsample=1            # all frames: a full covariance has D(D+1)/2 parameters to feed
+subsample=5            # every 5th frame, as Kaldi's sid/train_full_ubm.sh
 min_variance=0.001     # floor on covariance eigenvalues
 max_condition=10000    # and on their spread
 min_count=10           # a Gaussian seeing less keeps its parameters
 deltas_config=conf/ivector_deltas.conf
 cmvn_config=conf/ivector_cmvn.conf
-num_threads=1          # accepted for Kaldi compatibility
+feats_dir=             # prepared features (steps/make_ivector_feats.sh); empty: the pipeline on <data-dir>
+num_threads=0          # BLAS threads per accumulation job; 0: the machine's cores / nj
 cleanup=true
 help_message="Usage: $0 [options] <data-dir> <diag-ubm-dir> <full-ubm-dir>
  e.g.: $0 --nj 4 data/train exp/diag_ubm exp/full_ubm
@@ -30,6 +33,8 @@ Options:
   --subsample N          use every N-th frame ($subsample)
   --min-variance F --max-condition F --min-count F   estimation limits
   --deltas-config FILE --cmvn-config FILE            feature options
+  --feats-dir DIR        read prepared features from DIR/feats.scp (steps/make_ivector_feats.sh)
+  --num-threads N        BLAS threads per job (0: cores / nj; the updates use all cores)
   --cleanup true|false   remove accumulators and intermediate models ($cleanup)"
 . utils/parse_options.sh
 . steps/lib/ivector_feats.sh
@@ -44,10 +49,12 @@ dir=$3
 ivector_check_files "$0" "$data/feats.scp" "$data/vad.scp" "$data/utt2spk" "$srcdir/final.dubm" \
   "$deltas_config" "$cmvn_config"
 
+[ -z "$feats_dir" ] || ivector_check_files "$0" "$feats_dir/feats.scp"
+
 mkdir -p "$dir/log"
-utils/split_data.sh "$data" "$nj"
-sdata=$data/split$nj
-feats=$(ivector_feats_rspec "$sdata/JOB/feats.scp" "$sdata/JOB/vad.scp" "$deltas_config" "$cmvn_config")
+feats=$(ivector_job_feats "$feats_dir" "$data" "$nj" "$deltas_config" "$cmvn_config")
+job_env=$(ivector_thread_env "$(ivector_threads "$nj" "$num_threads")")
+one_env=$(ivector_thread_env "$(ivector_cores)")
 
 if [ "$stage" -le -2 ]; then
   cp "$srcdir/final.dubm" "$dir/final.dubm"
@@ -58,10 +65,10 @@ for x in $(seq 0 $((num_iters - 1))); do
   if [ "$stage" -le "$x" ]; then
     echo "$0: EM iteration $x of $num_iters"
     $cmd JOB=1:"$nj" "$dir/log/acc.$x.JOB.log" \
-      python -m sidkd.bin.full_gmm_acc_stats --num-gselect="$num_gselect" --subsample="$subsample" \
+      $job_env python -m sidkd.bin.full_gmm_acc_stats --num-gselect="$num_gselect" --subsample="$subsample" \
         "$dir/final.dubm" "$dir/$x.ubm" "$feats" "$dir/$x.JOB.acc"
     $cmd "$dir/log/update.$x.log" \
-      python -m sidkd.bin.full_gmm_est --min-variance="$min_variance" --max-condition="$max_condition" \
+      $one_env python -m sidkd.bin.full_gmm_est --min-variance="$min_variance" --max-condition="$max_condition" \
         --min-count="$min_count" "$dir/$x.ubm" $(for j in $(seq "$nj"); do echo "$dir/$x.$j.acc"; done) \
         "$dir/$((x + 1)).ubm"
     if $cleanup; then rm -f "$dir/$x".*.acc; fi

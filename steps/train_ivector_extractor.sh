@@ -17,13 +17,14 @@ num_gselect=20         # Kaldi: 20
 min_post=0.025         # Kaldi: 0.025
 posterior_scale=1.0    # Kaldi's default for offline extractors
 prior_offset=100       # Kaldi's initial prior offset
-batch_size=64          # utterances per batched E-step
+batch_size=256         # utterances per batched E-step (bigger GEMMs; 256 x R x R float64 = 82 MB)
 update_variances=true
 variance_floor_factor=0.1
 gaussian_min_count=100
 deltas_config=conf/ivector_deltas.conf
 cmvn_config=conf/ivector_cmvn.conf
-num_threads=1          # accepted for Kaldi compatibility; parallelism comes from --nj
+feats_dir=             # prepared features (steps/make_ivector_feats.sh); empty: the pipeline on <data-dir>
+num_threads=0          # BLAS threads per job; 0: the machine's cores / nj
 num_processes=1        # accepted for Kaldi compatibility
 cleanup=true
 help_message="Usage: $0 [options] <ubm-dir> <data-dir> <extractor-dir>
@@ -31,6 +32,8 @@ help_message="Usage: $0 [options] <ubm-dir> <data-dir> <extractor-dir>
 Needs <ubm-dir>/{final.dubm,final.ubm} and <data-dir>/{feats.scp,vad.scp,utt2spk}.
 Writes <extractor-dir>/final.ie (and final.dubm, final.ubm beside it).
 Options:
+  --feats-dir DIR        read prepared features from DIR/feats.scp (steps/make_ivector_feats.sh)
+  --num-threads N        BLAS threads per job (0: cores / nj; the updates use all cores)
   --nj N --cmd CMD           parallel jobs and runner ($nj, $cmd)
   --stage N                  resume: -2 init, -1 stats, x = from EM iteration x ($stage)
   --ivector-dim N            i-vector dimension ($ivector_dim)
@@ -54,10 +57,12 @@ dir=$3
 ivector_check_files "$0" "$srcdir/final.dubm" "$srcdir/final.ubm" "$data/feats.scp" "$data/vad.scp" \
   "$data/utt2spk" "$deltas_config" "$cmvn_config"
 
+[ -z "$feats_dir" ] || ivector_check_files "$0" "$feats_dir/feats.scp"
+
 mkdir -p "$dir/log" "$dir/stats"
-utils/split_data.sh "$data" "$nj"
-sdata=$data/split$nj
-feats=$(ivector_feats_rspec "$sdata/JOB/feats.scp" "$sdata/JOB/vad.scp" "$deltas_config" "$cmvn_config")
+feats=$(ivector_job_feats "$feats_dir" "$data" "$nj" "$deltas_config" "$cmvn_config")
+job_env=$(ivector_thread_env "$(ivector_threads "$nj" "$num_threads")")
+one_env=$(ivector_thread_env "$(ivector_cores)")
 
 # A copy under a temporary name, renamed when complete: a killed run never leaves a half file
 # under the real name.
@@ -75,7 +80,7 @@ fi
 if [ "$stage" -le -1 ]; then
   echo "$0: computing Baum-Welch statistics for $data"
   $cmd JOB=1:"$nj" "$dir/log/stats.JOB.log" \
-    python -m sidkd.bin.compute_ivector_stats --num-gselect="$num_gselect" --min-post="$min_post" \
+    $job_env python -m sidkd.bin.compute_ivector_stats --num-gselect="$num_gselect" --min-post="$min_post" \
       --posterior-scale="$posterior_scale" --second-order="$dir/stats/second_order.JOB.npz" \
       "$dir/final.dubm" "$dir/final.ubm" "$feats" "ark,scp:$dir/stats/stats.JOB.ark,$dir/stats/stats.JOB.scp"
 fi
@@ -84,11 +89,11 @@ for x in $(seq 0 $((num_iters - 1))); do
   if [ "$stage" -le "$x" ]; then
     echo "$0: EM iteration $x of $num_iters"
     $cmd JOB=1:"$nj" "$dir/log/acc.$x.JOB.log" \
-      python -m sidkd.bin.ivector_extractor_acc_stats --batch-size="$batch_size" \
+      $job_env python -m sidkd.bin.ivector_extractor_acc_stats --batch-size="$batch_size" \
         --second-order="$dir/stats/second_order.JOB.npz" "$dir/$x.ie" "scp:$dir/stats/stats.JOB.scp" \
         "$dir/acc.$x.JOB"
     $cmd "$dir/log/update.$x.log" \
-      python -m sidkd.bin.ivector_extractor_est --update-variances="$update_variances" \
+      $one_env python -m sidkd.bin.ivector_extractor_est --update-variances="$update_variances" \
         --variance-floor-factor="$variance_floor_factor" --gaussian-min-count="$gaussian_min_count" \
         "$dir/$x.ie" $(for j in $(seq "$nj"); do echo "$dir/acc.$x.$j"; done) "$dir/$((x + 1)).ie"
     if $cleanup; then rm -f "$dir/acc.$x".*; fi

@@ -66,7 +66,8 @@ def top_n(scores: np.ndarray, n: int, sort: bool = True) -> np.ndarray:
             mask[tied] = False
             part = np.argpartition(scores[tied], k - n, axis=1)[:, k - n:]
             mask[tied[:, None], part] = True
-        idx = np.nonzero(mask)[1].reshape(t, n)
+        flat = np.flatnonzero(mask).reshape(t, n)  # row-major: row r's n hits in column order
+        idx = flat - (np.arange(t) * k)[:, None]
     if sort:
         order = np.argsort(-np.take_along_axis(scores, idx, axis=1), axis=1, kind="stable")
         idx = np.take_along_axis(idx, order, axis=1)

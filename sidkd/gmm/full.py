@@ -4,7 +4,7 @@ Per frame t only the top-n components of the diagonal UBM (``gselect``, Kaldi n 
 scored: log π_c − ½(D log 2π + log|Σ_c|) − ½‖Q_c x_t − Q_c μ_c‖² with Σ_c⁻¹ = Q_cᵀ Q_c
 (Q_c = L_c⁻¹, L_c the Cholesky factor of Σ_c). The (frame, component) pairs are grouped by
 component so each group is one GEMM (frames × D) @ (D × D), and its second-order statistics one
-syrk on the same gathered frames (kept from the scoring pass, scaled by √γ): the work is BLAS, the
+GEMM on the same gathered frames (kept from the scoring pass, scaled by √γ): the work is BLAS, the
 Python loop is over the C components per chunk of frames, never over frames.
 
 Precision as in sidkd.gmm.diag: scores and per-chunk products in float32 by default (Kaldi's
@@ -106,13 +106,16 @@ class FullGmm:
         covars[:, idx, idx] = diag.variances
         return cls(diag.weights.copy(), diag.means.copy(), covars)
 
-    def _scoring_params(self, dtype) -> tuple[np.ndarray, np.ndarray]:
-        """(Q_cᵀ (C, D, D), Q_c μ_c (C, D)) in ``dtype``, cached per dtype."""
+    def _scoring_params(self, dtype) -> np.ndarray:
+        """(C, D+1, D) [Q_cᵀ; −(Q_c μ_c)ᵀ] in ``dtype``, cached: [x, 1] @ it = Q_c (x − μ_c) in one GEMM."""
         dtype = np.dtype(dtype)
         cache = self.__dict__.setdefault("_params", {})
         if dtype not in cache:
-            cache[dtype] = (np.ascontiguousarray(np.swapaxes(self.whiten, 1, 2), dtype=dtype),
-                            np.einsum("cij,cj->ci", self.whiten, self.means).astype(dtype))
+            c, d = self.means.shape
+            params = np.empty((c, d + 1, d))
+            params[:, :d] = np.swapaxes(self.whiten, 1, 2)
+            params[:, d] = -np.einsum("cij,cj->ci", self.whiten, self.means)
+            cache[dtype] = params.astype(dtype)
         return cache[dtype]
 
     def _check_feats(self, feats: np.ndarray) -> None:
@@ -120,14 +123,17 @@ class FullGmm:
             raise DataError(f"features have shape {feats.shape}, full GMM expects dim {self.dim}")
 
     def _score(self, x: np.ndarray, groups: FrameGroups, keep: bool) -> tuple[np.ndarray, list]:
-        """Flat (T·n) scores in gselect order, and (if ``keep``) each group's gathered frames."""
-        whiten_t, whiten_mu = self._scoring_params(x.dtype)
+        """Flat (T·n) scores in gselect order, and (if ``keep``) each group's gathered [x, 1] rows."""
+        params = self._scoring_params(x.dtype)
+        t, d = x.shape
+        ones = np.empty((t, d + 1), dtype=x.dtype)  # [x, 1]: the mean offset rides in the GEMM
+        ones[:, :d] = x
+        ones[:, d] = 1.0
         out = np.empty(groups.size, dtype=x.dtype)
         blocks = []
         for c, rows, flat_pos in groups:
-            xc = np.take(x, rows, axis=0)
-            z = blas.matmul(xc, whiten_t[c])
-            z -= whiten_mu[c]
+            xc = np.take(ones, rows, axis=0)
+            z = blas.matmul(xc, params[c])
             out[flat_pos] = self.gconst[c] - 0.5 * np.einsum("ij,ij->i", z, z)
             if keep:
                 blocks.append(xc)
@@ -175,21 +181,27 @@ class FullGmm:
 
 def add_statistics(groups: FrameGroups, post: np.ndarray, blocks: list, occupancy: np.ndarray | None,
                    first: np.ndarray | None, second: np.ndarray) -> None:
-    """Per component c of ``groups``: N_c += Σγ, F_c += Σγx, S_c += Σγxxᵀ over its frames (the
-    gathered ``blocks`` of the scoring pass), S_c by one syrk on √γ-scaled frames. Frames whose
-    posterior was pruned to 0 are left out. Sums go into the (float64) arrays given; pass None for
-    occupancy/first to skip them."""
+    """Per component c of ``groups``: N_c += Σγ, F_c += Σγx, S_c += Σγxxᵀ over its frames, all three
+    from one Gram product of the gathered [x, 1] ``blocks`` of the scoring pass scaled by √γ:
+    [√γx, √γ]ᵀ[√γx, √γ] = [[S, F], [Fᵀ, N]]. Frames pruned to γ = 0 are dropped first when they are
+    many (with Kaldi's min-post most are). Sums go into the (float64) arrays given; None for
+    occupancy/first skips them."""
     flat_post = post.ravel()
+    d = second.shape[1]
     for (c, _, flat_pos), xc in zip(groups, blocks):
         p = flat_post[flat_pos]
         kept = p > 0
-        if not kept.all():
+        num_kept = int(np.count_nonzero(kept))
+        if num_kept == 0:
+            continue
+        if num_kept < 0.75 * p.size:
             p, xc = p[kept], xc[kept]
+        scaled = xc * np.sqrt(p)[:, None]
+        g = blas.gram(scaled)
+        second[c] += g[:d, :d]
         if occupancy is not None:
-            occupancy[c] += p.sum(dtype=np.float64)
-            first[c] += p @ xc
-        if p.size:
-            second[c] += blas.gram(xc * np.sqrt(p)[:, None])
+            first[c] += g[:d, d]
+            occupancy[c] += g[d, d]
 
 
 class FullGmmStats(GmmStats):

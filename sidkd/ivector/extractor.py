@@ -105,11 +105,11 @@ class IvectorExtractor:
         eye = np.broadcast_to(np.eye(d), self.covars.shape)
         self.inv_covars = np.linalg.solve(self.covars, eye)
         self.inv_covars = 0.5 * (self.inv_covars + np.swapaxes(self.inv_covars, 1, 2))
-        self.inv_covars_M = self.inv_covars @ self.M  # Σ_c⁻¹ M_c (C, D, R)
-        self.U = np.swapaxes(self.M, 1, 2) @ self.inv_covars_M  # M_cᵀ Σ_c⁻¹ M_c (C, R, R)
-        self.U = 0.5 * (self.U + np.swapaxes(self.U, 1, 2))
-        rows, cols = triu_pairs(r)
-        self.U_packed = np.ascontiguousarray(self.U[:, rows, cols])  # (C, R(R+1)/2)
+        self.inv_covars_M = blas.matmul(self.inv_covars, self.M)  # Σ_c⁻¹ M_c (C, D, R)
+        self.U = blas.matmul(np.swapaxes(self.M, 1, 2), self.inv_covars_M)  # M_cᵀ Σ_c⁻¹ M_c (C, R, R)
+        self.U += np.swapaxes(self.U, 1, 2)
+        self.U *= 0.5
+        self.U_packed = pack_symmetric(self.U)  # (C, R(R+1)/2)
 
     @property
     def num_gauss(self) -> int:
@@ -275,8 +275,9 @@ class IvectorAcc:
 
 def _aux(M: np.ndarray, inv_covars: np.ndarray, Y: np.ndarray, A: np.ndarray) -> float:
     """Σ_c tr(Σ_c⁻¹ (M_c Y_cᵀ − ½ M_c A_c M_cᵀ))."""
-    inner = M @ np.swapaxes(Y, 1, 2) - 0.5 * (M @ A @ np.swapaxes(M, 1, 2))
-    return float(np.einsum("cij,cji->", inv_covars, inner))
+    # tr(Σ⁻¹ M Yᵀ) − ½ tr(Σ⁻¹ M A Mᵀ) = Σ_ij [(Σ⁻¹ M) ∘ (Y − ½ M A)]_ij: two batched GEMMs
+    inner = Y - 0.5 * blas.matmul(M, A)
+    return float(np.einsum("cij,cij->", blas.matmul(inv_covars, M), inner))
 
 
 def estimate_extractor(model: IvectorExtractor, acc: IvectorAcc, *, update_variances: bool = True,
@@ -301,13 +302,13 @@ def estimate_extractor(model: IvectorExtractor, acc: IvectorAcc, *, update_varia
     A = acc.A()
     M = model.M.copy()
     # A_c is SPD (a count-weighted sum of E[wwᵀ] ⪰ posterior covariances), so solve directly.
-    M[ok] = np.swapaxes(np.linalg.solve(A[ok], np.swapaxes(acc.Y[ok], 1, 2)), 1, 2)
+    M[ok] = np.swapaxes(blas.spd_solve(A[ok], np.swapaxes(acc.Y[ok], 1, 2)), 1, 2)
     info["aux_gain"] = _aux(M, model.inv_covars, acc.Y, A) - _aux(model.M, model.inv_covars, acc.Y, A)
     covars = model.covars
     if update_variances and acc.second is not None:
         covars = covars.copy()
         update = acc.gamma >= gaussian_min_count
-        new = (acc.second - M @ np.swapaxes(acc.Y, 1, 2)) / np.maximum(acc.gamma, 1e-300)[:, None, None]
+        new = (acc.second - blas.matmul(M, np.swapaxes(acc.Y, 1, 2))) / np.maximum(acc.gamma, 1e-300)[:, None, None]
         new = 0.5 * (new + np.swapaxes(new, 1, 2))
         if np.any(update):
             average = np.einsum("c,cij->ij", acc.gamma[update], new[update]) / acc.gamma[update].sum()
