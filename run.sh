@@ -30,7 +30,8 @@ long_corpus=speechocean762
 extra_train_corpora="librispeech_subset:ls"
 short_corpus=speechcommands
 # i-vector teacher sizes (ivector_num_gauss, ivector_dim, ubm_num_iters, ivector_num_iters,
-# ivector_num_gselect, ivector_min_post): conf/ivector.conf says why; each is also an option here.
+# {diag,full}_ubm_subsample, ivector_num_gselect, ivector_min_post): conf/ivector.conf says why; each is also
+# an option here.
 . conf/ivector.conf
 baseline_sets="test sc_test"     # trial sets scored in stage 5
 lda_dim=150                      # LDA before PLDA (reference: 150; < number of PLDA training speakers)
@@ -52,7 +53,7 @@ test_crops="1 2"                 # test-side crops of data/test (seconds) in sta
 help_message="Usage: $0 [--stage N] [--stop-stage M] [--corpus-root DIR] [--nj N] [options]
 Options (defaults in this script): --splits-dir --long-corpus --extra-train-corpora --short-corpus
   --ivector-num-gauss --ivector-dim --ubm-num-iters --ivector-num-iters --ivector-num-gselect
-  --ivector-min-post (defaults in conf/ivector.conf)
+  --ivector-min-post --diag-ubm-subsample --full-ubm-subsample (defaults in conf/ivector.conf)
   --baseline-sets --lda-dim --asnorm-top-n --student-conf --student-procs --kd-weight --kd-norm
   --kd-norm-alt --transfer-conf --transfer-source --transfer-sub-centers --transfer-kl-weight
   --transfer-long-view --transfer-kd-weight --transfer-procs --transfer-lda-dim --test-crops"
@@ -112,9 +113,11 @@ fi
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   steps/make_ivector_feats.sh --nj $nj --cmd "$train_cmd" $data/train exp/ivector_feats_train
   steps/train_diag_ubm.sh --nj $nj --cmd "$train_cmd" --num-gaussians $ivector_num_gauss \
-    --num-iters $ubm_num_iters --feats-dir exp/ivector_feats_train $data/train exp/diag_ubm
+    --num-iters $ubm_num_iters --subsample $diag_ubm_subsample --feats-dir exp/ivector_feats_train \
+    $data/train exp/diag_ubm
   steps/train_full_ubm.sh --nj $nj --cmd "$train_cmd" --num-iters $ubm_num_iters \
-    --num-gselect $ivector_num_gselect --feats-dir exp/ivector_feats_train $data/train exp/diag_ubm exp/full_ubm
+    --num-gselect $ivector_num_gselect --subsample $full_ubm_subsample --feats-dir exp/ivector_feats_train \
+    $data/train exp/diag_ubm exp/full_ubm
 fi
 
 # Stage 3: the total-variability i-vector extractor (Kaldi's formulation) on data/train.

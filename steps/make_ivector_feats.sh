@@ -30,6 +30,13 @@ dir=$2
 ivector_check_files "$0" "$data/feats.scp" "$data/vad.scp" "$data/utt2spk" "$data/spk2utt" \
   "$deltas_config" "$cmvn_config"
 
+# Done before, from these very inputs: keep it (a resumed run.sh --stage 2 does not redo it).
+if [ -f "$dir/feats.scp" ] && [ -z "$(find "$data/feats.scp" "$data/vad.scp" "$data/utt2spk" "$deltas_config" \
+     "$cmvn_config" -newer "$dir/feats.scp")" ]; then
+  echo "$0: $dir/feats.scp is newer than its inputs; not recomputing ($(wc -l < "$dir/feats.scp") utterances)"
+  exit 0
+fi
+
 mkdir -p "$dir/log" "$dir/data" "$dir/split_in"
 rm -f "$dir"/data/*.tmp.* "$dir/feats.scp"  # what a killed run left; feats.scp is written last
 # Round-robin parts (see ivector_split_scp): frames spread evenly over the jobs.

@@ -15,8 +15,8 @@ the symmetric U_c (half the work of the full R² form, as Kaldi's packed SpMatri
 gather, and b one (B×CD)·(CD×R) GEMM. P is factored by a batched Cholesky (its log-determinant
 feeds the objective) and inverted from the factor; the inverse is needed anyway for the A_c
 accumulators, which are also kept packed and summed in place by one dgemm per batch (Y_c by
-another). The batched Cholesky and inverse use torch (CPU, float64): numpy has no batched
-Cholesky-based inverse and its LU-based batched inverse is ~2x slower here. All of it is
+another). The factor is numpy's batched Cholesky, the inverse LAPACK's potri per utterance
+(sidkd.blas says why not torch's). All of it is
 float64: P's condition number reaches 1e4 and the A_c sums run over the whole corpus. Every
 product goes through sidkd.blas, so bench/bench_ivector.py can tell BLAS time from the rest.
 
@@ -164,7 +164,7 @@ class IvectorExtractor:
                             ) from None
         if not need_cov:
             return blas.cholesky_solve(chol, linear), None, linear, None
-        logdet = 2.0 * np.log(np.diagonal(chol.numpy(), axis1=1, axis2=2)).sum(axis=1)
+        logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
         cov = blas.cholesky_inverse(chol)
         mean = blas.matmul(cov, linear[:, :, None])[:, :, 0]
         return mean, cov, linear, logdet
