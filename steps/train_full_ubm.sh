@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the full-covariance UBM from the diagonal one (Kaldi's sid/train_full_ubm.sh role).
-# Each frame scores only the diagonal UBM's top --num-gselect Gaussians (gselect is recomputed
-# in the accumulation jobs: it is a sixth of the full-covariance work and saves an index archive).
+# Each frame scores only the diagonal UBM's top --num-gselect Gaussians, selected in the first
+# iteration's accumulation jobs and stored for the later ones (<dir>/gselect.JOB.npz).
 # Each EM iteration = $cmd JOB=1:nj full_gmm_acc_stats -> full_gmm_est. Writes <dir>/final.ubm
 # and copies the diagonal model to <dir>/final.dubm (the extractor needs both). As Kaldi's
 # sid/train_full_ubm.sh, every 5th frame (--subsample): 1.3 M frames of data/train become 260 k,
@@ -64,9 +64,15 @@ fi
 for x in $(seq 0 $((num_iters - 1))); do
   if [ "$stage" -le "$x" ]; then
     echo "$0: EM iteration $x of $num_iters"
+    # The first iteration stores the Gaussian selection (fixed with the diagonal UBM), later ones
+    # read it (Kaldi: gmm-gselect once); a resumed run without the file selects again.
+    gsel_opt="--read-gselect=$dir/gselect.JOB.npz"
+    for j in $(seq "$nj"); do
+      if [ "$x" -eq 0 ] || [ ! -f "$dir/gselect.$j.npz" ]; then gsel_opt="--write-gselect=$dir/gselect.JOB.npz"; fi
+    done
     $cmd JOB=1:"$nj" "$dir/log/acc.$x.JOB.log" \
       $job_env python -m sidkd.bin.full_gmm_acc_stats --num-gselect="$num_gselect" --subsample="$subsample" \
-        "$dir/final.dubm" "$dir/$x.ubm" "$feats" "$dir/$x.JOB.acc"
+        $gsel_opt "$dir/final.dubm" "$dir/$x.ubm" "$feats" "$dir/$x.JOB.acc"
     $cmd "$dir/log/update.$x.log" \
       $one_env python -m sidkd.bin.full_gmm_est --min-variance="$min_variance" --max-condition="$max_condition" \
         --min-count="$min_count" "$dir/$x.ubm" $(for j in $(seq "$nj"); do echo "$dir/$x.$j.acc"; done) \
@@ -77,6 +83,7 @@ for x in $(seq 0 $((num_iters - 1))); do
 done
 
 cp "$dir/$num_iters.ubm" "$dir/final.ubm"
+rm -f "$dir"/gselect.*.npz
 if $cleanup; then
   for x in $(seq 1 $((num_iters - 1))); do rm -f "$dir/$x.ubm"; done
 fi

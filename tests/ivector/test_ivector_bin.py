@@ -21,6 +21,7 @@ from sidkd.bin import (
     ivector_extractor_init,
     ivector_mean_by_speaker,
 )
+from sidkd.errors import DataError
 from sidkd.gmm import DiagGmm, DiagGmmStats, FullGmmStats
 from sidkd.io.ark import ArchiveWriter, load_table
 from sidkd.ivector import IvectorAcc, IvectorExtractor
@@ -127,3 +128,25 @@ def test_help_runs(prog):
     env = tool_env()
     proc = subprocess.run([sys.executable, "-m", f"sidkd.bin.{prog}", "--help"], capture_output=True, text=True, env=env)
     assert proc.returncode == 0 and "usage" in proc.stdout.lower()
+
+
+def test_stored_gaussian_selection_gives_the_same_stats_and_is_checked(tmp_path):
+    feats = write_corpus(tmp_path)
+    d = str(tmp_path)
+    gmm_global_init_from_feats.main(["--num-gauss=4", "--num-iters=4", "--num-frames=2000", feats[0], f"{d}/0.dubm"])
+    full_gmm_init_from_diag.main([f"{d}/0.dubm", f"{d}/0.ubm"])
+    common = ["--num-gselect=2", "--subsample=2", f"{d}/0.dubm", f"{d}/0.ubm"]
+    full_gmm_acc_stats.main(common + [feats[0], f"{d}/plain.acc"])
+    full_gmm_acc_stats.main([f"--write-gselect={d}/g.npz"] + common + [feats[0], f"{d}/write.acc"])
+    full_gmm_acc_stats.main([f"--read-gselect={d}/g.npz"] + common + [feats[0], f"{d}/read.acc"])
+    plain, written, read = (FullGmmStats.load(f"{d}/{n}.acc") for n in ("plain", "write", "read"))
+    for other in (written, read):
+        np.testing.assert_array_equal(other.second, plain.second)
+        assert other.loglik == plain.loglik and other.num_frames == plain.num_frames
+    # a selection made from other features, or with other options, is refused, naming the file
+    with pytest.raises(DataError, match="g.npz: stored selection does not match the features at utterance"):
+        full_gmm_acc_stats.main([f"--read-gselect={d}/g.npz"] + common + [feats[1], f"{d}/bad.acc"])
+    with pytest.raises(DataError, match="g.npz: made with --num-gselect 2"):
+        full_gmm_acc_stats.main([f"--read-gselect={d}/g.npz", "--num-gselect=3", "--subsample=2", f"{d}/0.dubm",
+                                 f"{d}/0.ubm", feats[0], f"{d}/bad.acc"])
+    assert not os.path.exists(f"{d}/bad.acc")
