@@ -51,6 +51,7 @@ transfer_long_data=train         # data/<name>: long speech to replay and for th
 transfer_replay_ratio=           # share of each batch replayed from it ("" = the yaml's replay.ratio)
 transfer_short_seconds=          # training crop S or LO,HI seconds ("" = the yaml's short_seconds)
 transfer_tag=                    # suffix of the variants' names: exp/transfer_ce$transfer_tag, ...
+transfer_variant_names="ce msce kl msce_kl"  # which of the four variants stages 9-11 train and score
 transfer_kd_weight=0             # β of an MSE to the sc_train i-vectors (exp/ivectors_sc_train), all variants
 transfer_procs=1                 # >1: torchrun DistributedDataParallel processes
 transfer_lda_dim=100             # LDA before the PLDA trained on sc_train (150 speakers with >= 2 clips)
@@ -62,7 +63,7 @@ Options (defaults in this script): --splits-dir --long-corpus --extra-train-corp
   --baseline-sets --lda-dim --asnorm-top-n --student-conf --student-procs --kd-weight --kd-norm
   --kd-norm-alt --transfer-conf --transfer-source --transfer-sub-centers --transfer-kl-weight
   --transfer-long-view --transfer-long-data --transfer-replay-ratio --transfer-short-seconds
-  --transfer-tag --transfer-kd-weight --transfer-procs --transfer-lda-dim --test-crops"
+  --transfer-tag --transfer-variant-names --transfer-kd-weight --transfer-procs --transfer-lda-dim --test-crops"
 . utils/parse_options.sh
 
 data=data
@@ -191,8 +192,16 @@ fi
 
 # The transfer variants, name:K:α, all from the same source model with the same seed and yaml
 # ($transfer_tag tells the variants of one data recipe from another's).
-transfer_variants="transfer_ce$transfer_tag:1:0 transfer_msce$transfer_tag:$transfer_sub_centers:0
-  transfer_kl$transfer_tag:1:$transfer_kl_weight transfer_msce_kl$transfer_tag:$transfer_sub_centers:$transfer_kl_weight"
+transfer_variants=
+for v in $transfer_variant_names; do
+  case $v in
+    ce) transfer_variants+=" transfer_ce$transfer_tag:1:0" ;;
+    msce) transfer_variants+=" transfer_msce$transfer_tag:$transfer_sub_centers:0" ;;
+    kl) transfer_variants+=" transfer_kl$transfer_tag:1:$transfer_kl_weight" ;;
+    msce_kl) transfer_variants+=" transfer_msce_kl$transfer_tag:$transfer_sub_centers:$transfer_kl_weight" ;;
+    *) echo "$0: --transfer-variant-names: unknown variant '$v' (ce msce kl msce_kl)" >&2; exit 1 ;;
+  esac
+done
 transfer_systems=$(for v in $transfer_variants; do echo -n "${v%%:*} "; done)
 # The model directory of a system of stages 10-11 ("source" is the source student).
 system_dir() { if [ $1 = source ]; then echo exp/$transfer_source; else echo exp/$1; fi; }

@@ -142,9 +142,10 @@ def utterance_view(samples: np.ndarray, short_length: int, long_length: int,
     """A ``short_length`` crop of one utterance and its long view, the same utterance: where the
     utterance has ``long_length`` samples or more, a window of that length that contains the crop;
     otherwise the whole utterance, repeated end to end to ``long_length`` (attentive statistics
-    pooling over a repeated signal sees the utterance's frames with equal weights, so this is the
-    whole utterance to the embedder up to the seams). The crop start is uniform over the utterance,
-    as a plain crop's (crop_or_repeat), so the replayed crops are the same with and without the KL.
+    pooling normalises its weights over all frames, so whole copies of the utterance pool to the
+    utterance's own statistics: the embedder sees the whole utterance, up to the seams and the cut
+    last copy). The crop start is uniform over the utterance, the same draw as a plain crop's
+    (crop_or_repeat), so where the crops fall does not depend on the long view.
     Returns (short float32, long float32, crop start, window start), both starts in the utterance
     (the repeated one when it is shorter than the crop)."""
     n = len(samples)
