@@ -147,9 +147,10 @@ def test_replay_batches_mix_both_corpora_with_disjoint_classes(ratio, replayed):
                 assert utt >= 20 and long.labels[utt - 20] + offset == label
         # speaker groups: utts_per_speaker crops of one speaker each, in either part
         assert all(labels[k] == labels[k + 1] for k in range(0, 8, 2))
-    # the replayed draws are not the target sampler's
-    chosen, replays = plan.epoch(1)
-    assert any(len(set(r)) > 1 for r in replays)
+    # the replayed draws are not the target sampler's: a seed of their own, different batches per epoch
+    assert plan.replay.seed != plan.target.seed
+    _, replays = plan.epoch(1)
+    assert any(len(set(r)) > 1 for r in replays) and replays != plan.epoch(2)[1]
 
 
 def test_replay_ratio_is_checked():
