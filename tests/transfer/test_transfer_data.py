@@ -63,13 +63,14 @@ DATA_CONF = {"batch_size": 8, "utts_per_speaker": 2, "speaker_weight_power": 1.0
              "num_workers": 0}
 
 
-def make_dataset(plan, target, long, crop, long_view, epoch, rank=0, world=1, long_samples=32000):
+def make_dataset(plan, target, long, crop, long_view, epoch, rank=0, world=1, long_samples=32000, teacher=None,
+                 teacher_mask=None):
     chosen, replayed = plan.epoch(epoch)
     positions, replay_positions = plan.positions(rank, world)
     long_data = ChunkBatchDataset(long, identity_frontend, crop[1], AugmentConfig(), [], [], 11, 0)
     return TransferBatchDataset(target, identity_frontend, crop, AugmentConfig(), chosen, list(range(len(chosen))),
-                                11, epoch, positions, None, None, long_view, long_samples, long_data, None,
-                                replayed, replay_positions, len(target.speakers))
+                                11, epoch, positions, teacher, teacher_mask, long_view, long_samples, long_data,
+                                None, replayed, replay_positions, len(target.speakers))
 
 
 def test_utterance_view_is_the_utterance_around_the_crop():
@@ -151,6 +152,22 @@ def test_replay_batches_mix_both_corpora_with_disjoint_classes(ratio, replayed):
     assert plan.replay.seed != plan.target.seed
     _, replays = plan.epoch(1)
     assert any(len(set(r)) > 1 for r in replays) and replays != plan.epoch(2)[1]
+
+
+def test_replayed_crops_have_no_teacher_vector():
+    target, long = StubAudio(TARGET_LENGTHS), StubAudio(LONG_LENGTHS, first_utt=20)
+    teacher = np.arange(12 * 3, dtype=np.float32).reshape(12, 3) + 1  # a row per target clip
+    mask = np.ones(12, dtype=bool)
+    mask[5] = False
+    plan = plan_batches(target, long, DATA_CONF, 0.5, (8000, 8000), 1, 11)
+    dataset = make_dataset(plan, target, long, (8000, 8000), None, 1, teacher=teacher, teacher_mask=mask)
+    for i in range(len(dataset)):
+        item = dataset[i]
+        rows, kept = item["teacher"].numpy(), item["teacher_mask"].numpy()
+        assert rows.shape == (8, 3) and not kept[4:].any() and not rows[4:].any()  # replayed: left out
+        for b in range(4):
+            utt = int(decode(item["short"][b, :1, 0])[0][0])
+            assert np.array_equal(rows[b], teacher[utt]) and kept[b] == mask[utt]
 
 
 def test_replay_ratio_is_checked():
@@ -243,14 +260,15 @@ def test_transfer_with_replay_resumes_exactly(source, tmp_path, caplog):
     source_dir, data, teacher = source
     base = transfer_config()
     config = transfer_config(short_seconds=[0.2, 0.4], replay={"ratio": 0.5, "init_from_source": True},
-                             loss={**base["loss"], "kd": {"weight": 0.0, "normalisation": "length"},
-                                   "kl": {**base["loss"]["kl"], "long_view": "concat+utterance"}})
+                             loss={**base["loss"], "kl": {**base["loss"]["kl"], "long_view": "concat+utterance"}})
     caplog.set_level("INFO")
-    full_path, _ = transfer(config, source_dir, data, str(tmp_path / "full"), long_dir=data)
+    full_path, _ = transfer(config, source_dir, data, str(tmp_path / "full"), long_dir=data, teacher_rspec=teacher)
     assert "4 of 4 speakers" in caplog.text and "2 of 4 crops a batch" in caplog.text
-    assert ", msce_replay " in caplog.text and ", kl " in caplog.text
-    part_path, _ = transfer(config, source_dir, data, str(tmp_path / "part"), long_dir=data, stop_after_epoch=1)
-    resumed_path, _ = transfer(config, source_dir, data, str(tmp_path / "part"), long_dir=data, resume=True)
+    assert ", msce_replay " in caplog.text and ", kl " in caplog.text and ", mse " in caplog.text
+    part_path, _ = transfer(config, source_dir, data, str(tmp_path / "part"), long_dir=data, teacher_rspec=teacher,
+                            stop_after_epoch=1)
+    resumed_path, _ = transfer(config, source_dir, data, str(tmp_path / "part"), long_dir=data,
+                               teacher_rspec=teacher, resume=True)
     full, resumed = ckpt.load(full_path)["model"], ckpt.load(resumed_path)["model"]
     assert full.keys() == resumed.keys()
     for name in full:
