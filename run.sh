@@ -16,7 +16,8 @@
 #      + long/short KL, + both (exp/transfer_*)
 #  10  embeddings of the source and the transferred models: sc_train, sc_test, train, test, and
 #      data/test cropped to 1 s and 2 s
-#  11  short-speech table: sc_test, and test with the test side cropped (enrolment full length)
+#  11  short-speech table: sc_test, test with the test side cropped (enrolment full length), test
+#      with both sides cropped, and test whole
 . ./path.sh
 . ./cmd.sh
 set -euo pipefail
@@ -46,17 +47,24 @@ transfer_source=student_kd       # the source model: exp/$transfer_source, "sour
 transfer_sub_centers=3           # K of the multi-subspace variants (the others have K = 1)
 transfer_kl_weight=1.0           # α of the KL variants (the others have α = 0)
 transfer_long_view=concat        # long views of the KL: concat (same-speaker clips) | source (data/train)
+                                 # | utterance (the replayed crop's own utterance) | concat+utterance
+transfer_long_data=train         # data/<name>: long speech to replay and for the source/utterance views
+transfer_replay_ratio=           # share of each batch replayed from it ("" = the yaml's replay.ratio)
+transfer_short_seconds=          # training crop S or LO,HI seconds ("" = the yaml's short_seconds)
+transfer_tag=                    # suffix of the variants' names: exp/transfer_ce$transfer_tag, ...
+transfer_variant_names="ce msce kl msce_kl"  # which of the four variants stages 9-11 train and score
 transfer_kd_weight=0             # β of an MSE to the sc_train i-vectors (exp/ivectors_sc_train), all variants
 transfer_procs=1                 # >1: torchrun DistributedDataParallel processes
 transfer_lda_dim=100             # LDA before the PLDA trained on sc_train (150 speakers with >= 2 clips)
-test_crops="1 2"                 # test-side crops of data/test (seconds) in stage 11
+test_crops="1 2"                 # crops of data/test (seconds) in stage 11: test side (test_Ss), both (test_SsSs)
 help_message="Usage: $0 [--stage N] [--stop-stage M] [--corpus-root DIR] [--nj N] [options]
 Options (defaults in this script): --splits-dir --long-corpus --extra-train-corpora --short-corpus
   --ivector-num-gauss --ivector-dim --ubm-num-iters --ivector-num-iters --ivector-num-gselect
   --ivector-min-post --diag-ubm-subsample --full-ubm-subsample (defaults in conf/ivector.conf)
   --baseline-sets --lda-dim --asnorm-top-n --student-conf --student-procs --kd-weight --kd-norm
   --kd-norm-alt --transfer-conf --transfer-source --transfer-sub-centers --transfer-kl-weight
-  --transfer-long-view --transfer-kd-weight --transfer-procs --transfer-lda-dim --test-crops"
+  --transfer-long-view --transfer-long-data --transfer-replay-ratio --transfer-short-seconds
+  --transfer-tag --transfer-variant-names --transfer-kd-weight --transfer-procs --transfer-lda-dim --test-crops"
 . utils/parse_options.sh
 
 data=data
@@ -188,9 +196,18 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
     test:cosine+asnorm test:lda$lda_dim+plda test:lda$lda_dim+plda+asnorm" exp/results.tsv | tee exp/student_table.md
 fi
 
-# The transfer variants, name:K:α, all from the same source model with the same seed and yaml.
-transfer_variants="transfer_ce:1:0 transfer_msce:$transfer_sub_centers:0 transfer_kl:1:$transfer_kl_weight
-  transfer_msce_kl:$transfer_sub_centers:$transfer_kl_weight"
+# The transfer variants, name:K:α, all from the same source model with the same seed and yaml
+# ($transfer_tag tells the variants of one data recipe from another's).
+transfer_variants=
+for v in $transfer_variant_names; do
+  case $v in
+    ce) transfer_variants+=" transfer_ce$transfer_tag:1:0" ;;
+    msce) transfer_variants+=" transfer_msce$transfer_tag:$transfer_sub_centers:0" ;;
+    kl) transfer_variants+=" transfer_kl$transfer_tag:1:$transfer_kl_weight" ;;
+    msce_kl) transfer_variants+=" transfer_msce_kl$transfer_tag:$transfer_sub_centers:$transfer_kl_weight" ;;
+    *) echo "$0: --transfer-variant-names: unknown variant '$v' (ce msce kl msce_kl)" >&2; exit 1 ;;
+  esac
+done
 transfer_systems=$(for v in $transfer_variants; do echo -n "${v%%:*} "; done)
 # The model directory of a system of stages 10-11 ("source" is the source student).
 system_dir() { if [ $1 = source ]; then echo exp/$transfer_source; else echo exp/$1; fi; }
@@ -201,19 +218,23 @@ system_dir() { if [ $1 = source ]; then echo exp/$transfer_source; else echo exp
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   teacher=none
   if awk "BEGIN{exit !($transfer_kd_weight > 0)}"; then teacher=exp/ivectors_sc_train/ivector.scp; fi
-  long_opt=
-  [ "$transfer_long_view" = source ] && long_opt="--long-data $data/train"
+  # the long speech (replay, long views source/utterance); the program reads it only when used
+  data_opts=()
+  [ -n "$transfer_long_data" ] && data_opts+=(--long-data $data/$transfer_long_data)
+  [ -n "$transfer_replay_ratio" ] && data_opts+=(--replay-ratio $transfer_replay_ratio)
+  [ -n "$transfer_short_seconds" ] && data_opts+=(--short-seconds $transfer_short_seconds)
   for v in $transfer_variants; do
     IFS=: read -r sys k alpha <<< "$v"
     steps/transfer_student.sh --cmd "$cuda_cmd" --nnet-config $transfer_conf --num-procs $transfer_procs \
       --sub-centers $k --kl-weight $alpha --long-view $transfer_long_view --kd-weight $transfer_kd_weight \
-      $long_opt exp/$transfer_source $data/sc_train $teacher exp/$sys
+      ${data_opts[@]+"${data_opts[@]}"} exp/$transfer_source $data/sc_train $teacher exp/$sys
   done
 fi
 
 # Stage 10: embeddings. Every system: sc_train (the sc_test back-end) and sc_test (1-s clips), and
 # data/test with --max-duration S for each S in $test_crops (the centre S seconds: the cropped test
-# side). The transferred models also embed train and test whole (the source did in stage 7).
+# side of test_Ss, and both sides of test_SsSs). The transferred models also embed train and test
+# whole (the source did in stage 7).
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
   for sys in source $transfer_systems; do
     dir=$(system_dir $sys)
@@ -232,8 +253,9 @@ fi
 # Stage 11: the short-speech table. sc_test: back-end (mean, LDA+PLDA, AS-norm cohort) from the same
 # model's sc_train embeddings (in-domain, as a deployment on short clips would have). test_Ss: the
 # trials of data/test with the enrolment side whole and the test side cropped to S seconds, back-end
-# from the train embeddings (the enrolment domain); test: both sides whole, for the cost of transfer
-# on long speech.
+# from the train embeddings (the enrolment domain); test_SsSs: the same trials with both sides
+# cropped to S seconds (enrolment vectors from the cropped extraction too: a short-utterance product),
+# same back-end; test: both sides whole, for the cost of transfer on long speech.
 if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
   for sys in source $transfer_systems; do
     xv=$(system_dir $sys)
@@ -246,14 +268,18 @@ if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
     score_backends $sys $xv/xvectors_train/xvector.scp $xv/xvectors_test/xvector.scp \
       $xv/xvectors_train/plda_lda$lda_dim test
     for s in $test_crops; do
+      cropped=$xv/xvectors_test_${s}s/xvector.scp
       score_backends $sys $xv/xvectors_train/xvector.scp $xv/xvectors_test/xvector.scp \
-        $xv/xvectors_train/plda_lda$lda_dim test $xv/xvectors_test_${s}s/xvector.scp test_${s}s
+        $xv/xvectors_train/plda_lda$lda_dim test $cropped test_${s}s
+      score_backends $sys $xv/xvectors_train/xvector.scp $cropped \
+        $xv/xvectors_train/plda_lda$lda_dim test $cropped test_${s}s${s}s
     done
   done
   { head -n 1 exp/results.tsv; grep -E "^(source|transfer_)" exp/results.tsv; } | column -t -s$'\t'
-  # README's short-speech table (EER% / minDCF(0.01)), also in exp/transfer_table.md
+  # README's short-speech table (EER% / minDCF(0.01)), also in exp/transfer_table$transfer_tag.md
   cols="sc_test:cosine sc_test:lda$transfer_lda_dim+plda"
   for s in $test_crops; do cols="$cols test_${s}s:cosine test_${s}s:lda$lda_dim+plda"; done
+  for s in $test_crops; do cols="$cols test_${s}s${s}s:cosine test_${s}s${s}s:lda$lda_dim+plda"; done
   python -m sidkd.bin.results_table --systems "source $transfer_systems" \
-    --columns "$cols test:cosine test:lda$lda_dim+plda" exp/results.tsv | tee exp/transfer_table.md
+    --columns "$cols test:cosine test:lda$lda_dim+plda" exp/results.tsv | tee exp/transfer_table$transfer_tag.md
 fi

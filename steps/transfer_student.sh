@@ -10,8 +10,11 @@ Options:
   --nnet-config FILE   # transfer yaml (default: conf/transfer.yaml)
   --sub-centers K      # sub-centres per speaker (default: the yaml's loss.msce.sub_centers)
   --kl-weight A        # α of the long/short KL (default: the yaml's loss.kl.weight)
-  --long-view V        # concat | source (default: the yaml's loss.kl.long_view)
-  --long-data DIR      # long source-domain data for --long-view source (e.g. data/train)
+  --long-view V        # concat | source | utterance | concat+utterance (default: the yaml's loss.kl.long_view)
+  --long-data DIR      # long-speech training data (e.g. data/train): replayed crops and the long views
+                       # source and utterance; read only when one of them is on
+  --replay-ratio R     # share of each batch replayed from --long-data (default: the yaml's replay.ratio)
+  --short-seconds S    # crop length S, or LO,HI for one length per batch in [LO, HI] (default: the yaml's)
   --kd-weight B        # β of the MSE to the teacher (default: the yaml's loss.kd.weight)
   --freeze-blocks N    # first N embedder blocks frozen ... (default: the yaml's freeze.blocks)
   --freeze-epochs E    # ... for the first E epochs (default: the yaml's freeze.epochs)
@@ -28,6 +31,8 @@ sub_centers=
 kl_weight=
 long_view=
 long_data=
+replay_ratio=
+short_seconds=
 kd_weight=
 freeze_blocks=
 freeze_epochs=
@@ -59,6 +64,8 @@ fi
 [ -n "$kl_weight" ] && opts+=(--kl-weight "$kl_weight")
 [ -n "$long_view" ] && opts+=(--long-view "$long_view")
 [ -n "$kd_weight" ] && opts+=(--kd-weight "$kd_weight")
+[ -n "$replay_ratio" ] && opts+=(--replay-ratio "$replay_ratio")
+[ -n "$short_seconds" ] && opts+=(--short-seconds "$short_seconds")
 [ -n "$freeze_blocks" ] && opts+=(--freeze-blocks "$freeze_blocks")
 [ -n "$freeze_epochs" ] && opts+=(--freeze-epochs "$freeze_epochs")
 [ -n "$seed" ] && opts+=(--seed "$seed")

@@ -2,7 +2,8 @@
 
     python -m sidkd.bin.transfer_student --config conf/transfer.yaml --source exp/student_kd \\
         --train-data data/sc_train [--long-data data/train] [--teacher-scp exp/ivectors_sc_train/ivector.scp] \\
-        --dir exp/transfer_msce_kl [--sub-centers 3] [--kl-weight 1.0] [--resume true]
+        --dir exp/transfer_msce_kl [--sub-centers 3] [--kl-weight 1.0] [--replay-ratio 0.25] \\
+        [--short-seconds 0.5,2] [--resume true]
 
 ``--config`` is the transfer yaml (losses, freezing, data, augmentation, optimiser; the network and
 its features come from the source model); the other options override single values. Writes
@@ -23,17 +24,32 @@ from sidkd.nnet.transfer import DEFAULTS, LONG_VIEWS, transfer
 log = logging.getLogger("transfer_student")
 
 
+def _seconds(text: str):
+    """``--short-seconds``: "1" -> 1.0, "0.5,2" (or "0.5 2") -> [0.5, 2.0], as the yaml's short_seconds."""
+    fields = text.replace(",", " ").split()
+    try:
+        values = [float(f) for f in fields]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2):
+        raise ProgramError(f"--short-seconds {text!r}: expected S or LO,HI seconds")
+    return values[0] if len(values) == 1 else values
+
+
 def main(argv=None) -> int:
     parser = ArgumentParser(prog="transfer_student", description=__doc__.split("\n")[0])
     parser.add_argument("--source", required=True, help="source model dir (model.json, final.pt)")
     parser.add_argument("--train-data", required=True, help="target-domain data dir (wav.scp, utt2spk)")
-    parser.add_argument("--long-data", default="", help="long source-domain data dir (long view 'source')")
+    parser.add_argument("--long-data", default="",
+                        help="long-speech training data dir: replayed crops, long views source/utterance")
     parser.add_argument("--teacher-scp", default="", help="teacher i-vectors of the training data (for β > 0)")
     parser.add_argument("--dir", required=True, help="output directory")
     parser.add_argument("--sub-centers", type=int, default=None, help="K (overrides loss.msce.sub_centers)")
     parser.add_argument("--kl-weight", type=float, default=None, help="α (overrides loss.kl.weight)")
     parser.add_argument("--long-view", default=None, choices=list(LONG_VIEWS), help="overrides loss.kl.long_view")
     parser.add_argument("--kd-weight", type=float, default=None, help="β (overrides loss.kd.weight)")
+    parser.add_argument("--replay-ratio", type=float, default=None, help="overrides replay.ratio")
+    parser.add_argument("--short-seconds", default=None, help="S or LO,HI (overrides short_seconds)")
     parser.add_argument("--freeze-blocks", type=int, default=None, help="overrides freeze.blocks")
     parser.add_argument("--freeze-epochs", type=int, default=None, help="overrides freeze.epochs")
     parser.add_argument("--seed", type=int, default=None, help="overrides seed of the yaml")
@@ -58,6 +74,10 @@ def main(argv=None) -> int:
     freeze = {k: v for k, v in (("blocks", args.freeze_blocks), ("epochs", args.freeze_epochs)) if v is not None}
     if freeze:
         overrides["freeze"] = freeze
+    if args.replay_ratio is not None:
+        overrides["replay"] = {"ratio": args.replay_ratio}
+    if args.short_seconds is not None:
+        overrides["short_seconds"] = _seconds(args.short_seconds)
     if args.seed is not None:
         overrides["seed"] = args.seed
     if args.num_epochs is not None:

@@ -20,6 +20,21 @@ speakers. For a batch of short crops z_i (unit-normalised) with speakers y_i, th
   ``source``: short and long views come from long source-domain utterances (``--long-data``): a
       ``long_seconds`` crop and a short crop inside it; posteriors through the source model's head
       (over the source speakers, kept fixed: a trainable head could make every posterior flat).
+  ``utterance``: the KL runs on the replayed crops (below) only: the long view of a short crop of a
+      long-speech utterance is that same utterance (the ``long_seconds`` window around the crop, or
+      the whole utterance repeated to that length when it is shorter), posteriors through the new
+      head, which has classes for the replayed speakers.
+  ``concat+utterance``: both, each on its own items: ``concat`` for the target-domain clips,
+      ``utterance`` for the replayed crops.
+- replay (``replay.ratio`` r > 0, ``--long-data``): a share r of every batch are short crops of the
+  long-speech training utterances (the source's own training data), cut to the batch's crop length;
+  their speakers are classes C_s.. C_s + C_l − 1 of the new head after the C_s target-domain ones,
+  so the cross-entropy keeps both corpora's speakers apart (``replay.init_from_source``: their
+  sub-centres start from the source head's rows of the same speaker names, so the replayed CE
+  measures drift from the source's geometry from the first step instead of training a random head).
+- crop length (``short_seconds``): a number, or [lo, hi] seconds: one length per batch, uniform in
+  samples over the range, for every crop of the batch (target-domain clip or replayed utterance; a
+  clip shorter than the crop is repeated end to end, as in the student's sampler).
 - β·L_mse: distillation to the teacher i-vector (sidkd.nnet.losses.TeacherDistillation) for the
   items whose utterance has one; items without are left out of this term only.
 
@@ -60,18 +75,25 @@ from sidkd.nnet.models import build_model
 from sidkd.nnet.trainer import DEFAULTS as STUDENT_DEFAULTS
 from sidkd.nnet.trainer import frontend_from_config, model_description, worker_init
 
-__all__ = ["DEFAULTS", "LONG_VIEWS", "TransferNet", "concatenated_view", "embedder_blocks", "set_frozen",
-           "load_source", "transfer"]
+__all__ = ["DEFAULTS", "LONG_VIEWS", "TransferNet", "concatenated_view", "utterance_view", "crop_range",
+           "batch_crop_samples", "BatchPlan", "plan_batches", "init_replay_classes", "embedder_blocks",
+           "set_frozen", "load_source", "transfer"]
 
 log = logging.getLogger(__name__)
 
-LONG_VIEWS = ("concat", "source")
+LONG_VIEWS = ("concat", "source", "utterance", "concat+utterance")
+# Long views that need the long-speech data dir, and those that run on the replayed crops.
+LONG_DATA_VIEWS = ("source", "utterance", "concat+utterance")
+REPLAY_VIEWS = ("utterance", "concat+utterance")
+# Sub-stream of the seed for the replay sampler, so that its draws are not the target sampler's.
+REPLAY_STREAM = 6
 
 DEFAULTS = {
     "seed": 777,
     "device": "auto",
-    "short_seconds": 1.0,  # the training crops (speechcommands clips are 1 s)
+    "short_seconds": 1.0,  # the training crops (speechcommands clips are 1 s), or [lo, hi]: a length per batch
     "freeze": {"blocks": 0, "epochs": 0},
+    "replay": {"ratio": 0.0, "init_from_source": True},
     "loss": {"msce": {"sub_centers": 1, "margin": 0.2, "scale": 32.0, "margin_warmup_epochs": [0, 0]},
              "kl": {"weight": 0.0, "temperature": 1.0, "long_view": "concat", "long_seconds": 4.0},
              "kd": {"weight": 0.0, "normalisation": "length"}},
@@ -115,6 +137,128 @@ def concatenated_view(samples: list[np.ndarray], same_speaker: np.ndarray, ancho
     return np.concatenate([samples[u] for u in used])[:length].astype(np.float32), used
 
 
+def utterance_view(samples: np.ndarray, short_length: int, long_length: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """A ``short_length`` crop of one utterance and its long view, the same utterance: where the
+    utterance has ``long_length`` samples or more, a window of that length that contains the crop;
+    otherwise the whole utterance, repeated end to end to ``long_length`` (attentive statistics
+    pooling normalises its weights over all frames, so whole copies of the utterance pool to the
+    utterance's own statistics: the embedder sees the whole utterance, up to the seams and the cut
+    last copy). The crop start is uniform over the utterance, the same draw as a plain crop's
+    (crop_or_repeat), so where the crops fall does not depend on the long view.
+    Returns (short float32, long float32, crop start, window start), both starts in the utterance
+    (the repeated one when it is shorter than the crop)."""
+    n = len(samples)
+    if n < short_length:
+        samples = np.tile(samples, -(-short_length // n))
+    short_start = int(rng.integers(0, len(samples) - short_length + 1))
+    short = samples[short_start:short_start + short_length].astype(np.float32)
+    if n >= long_length:
+        # the windows that contain the crop and fit in the utterance; one uniformly
+        first, last = max(0, short_start + short_length - long_length), min(short_start, n - long_length)
+        long_start = int(rng.integers(first, last + 1))
+        return short, samples[long_start:long_start + long_length].astype(np.float32), short_start, long_start
+    whole = np.tile(samples[:n], -(-long_length // n))[:long_length]
+    return short, whole.astype(np.float32), short_start, 0
+
+
+def crop_range(value, rate: int, what: str = "short_seconds") -> tuple[int, int]:
+    """(lo, hi) crop lengths in samples from a yaml value: seconds, or [lo, hi] seconds."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        bounds = [value, value]
+    elif isinstance(value, (list, tuple)) and len(value) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        bounds = list(value)
+    else:
+        raise DataError(f"{what} {value!r}: expected seconds or [lo, hi] seconds")
+    lo, hi = (int(round(float(v) * rate)) for v in bounds)
+    if not 0 < lo <= hi:
+        raise DataError(f"{what} {value!r}: need 0 < lo <= hi (and at least one sample)")
+    return lo, hi
+
+
+def batch_crop_samples(crop: tuple[int, int], seed: int, epoch: int, batch_id: int) -> int:
+    """The crop length of batch ``batch_id`` of ``epoch``: uniform over [lo, hi] samples, one for the
+    whole batch (every process draws the same), a function of (seed, epoch, batch) alone."""
+    lo, hi = crop
+    if lo == hi:
+        return lo  # no draw: a fixed length keeps every other stream as it was
+    return int(np.random.default_rng([seed, epoch, batch_id, 5]).integers(lo, hi + 1))
+
+
+class BatchPlan:
+    """How a global batch of ``batch_size`` divides: ``target`` items from the target-domain sampler,
+    then ``replay`` items from the long-speech sampler (None without replay); labels of replayed
+    items are offset by ``label_offset`` (the number of target-domain speakers)."""
+
+    def __init__(self, target: SpeakerBalancedBatches, replay: SpeakerBalancedBatches | None,
+                 label_offset: int, batch_size: int):
+        self.target, self.replay, self.label_offset, self.batch_size = target, replay, label_offset, batch_size
+        self.num_batches = target.num_batches
+        self.target_size = target.batch_size
+        self.replay_size = replay.batch_size if replay is not None else 0
+
+    def epoch(self, epoch: int) -> tuple[list[list[int]], list[list[int]] | None]:
+        """(target-domain batches, replayed batches aligned with them, or None)."""
+        target = self.target.epoch(epoch)
+        return target, (self.replay.epoch(epoch) if self.replay is not None else None)
+
+    def positions(self, rank: int, world: int) -> tuple[slice, slice]:
+        """This process's share of each part: every process gets the same mix of both corpora."""
+        t, r = self.target_size // world, self.replay_size // world
+        return slice(rank * t, (rank + 1) * t), slice(rank * r, (rank + 1) * r)
+
+
+def plan_batches(audio: TrainingAudio, long_audio: TrainingAudio | None, data_conf: dict, ratio: float,
+                 crop: tuple[int, int], world: int, seed: int) -> BatchPlan:
+    """The samplers of one transfer: ``data.batch_size`` items per step, of which round(ratio · batch)
+    (to whole groups of ``utts_per_speaker`` on every process) are replayed long-speech crops. An
+    epoch is ``chunks_per_epoch`` target-domain crops (null: their total duration over the mean crop
+    length) in batches of the target part, so that an epoch still sees every target clip about once
+    whatever the ratio."""
+    batch_size, per_speaker = int(data_conf["batch_size"]), int(data_conf["utts_per_speaker"])
+    if not 0.0 <= ratio < 1.0:
+        raise DataError(f"replay.ratio {ratio}: expected 0 <= ratio < 1 (a share of each batch)")
+    unit = per_speaker * world  # every process gets whole speaker groups of each part
+    replay_size = int(round(ratio * batch_size / unit)) * unit
+    if ratio > 0:
+        if long_audio is None:
+            raise DataError("replay.ratio > 0 needs the long-speech training data (--long-data)")
+        if replay_size == 0 or replay_size >= batch_size:
+            raise DataError(f"replay.ratio {ratio} of a batch of {batch_size} gives {replay_size} replayed crops: "
+                            f"it must be a multiple of utts_per_speaker x processes ({unit}) and leave "
+                            f"target-domain crops")
+    mean_crop = (crop[0] + crop[1]) // 2
+    target = SpeakerBalancedBatches.from_conf(audio, {**data_conf, "batch_size": batch_size - replay_size},
+                                              mean_crop, world, seed)
+    replay = None
+    if replay_size:
+        durations = np.array([len(x) for x in long_audio.samples], dtype=np.float64)
+        # a seed of its own: with the target sampler's, both would make the same draws
+        replay_seed = int(np.random.SeedSequence([seed, REPLAY_STREAM]).generate_state(1)[0])
+        replay = SpeakerBalancedBatches(long_audio.labels, durations, replay_size, per_speaker, target.num_batches,
+                                        float(data_conf["speaker_weight_power"]), replay_seed)
+    return BatchPlan(target, replay, len(audio.speakers), batch_size)
+
+
+def init_replay_classes(head: AAMSoftmax, source_weight: torch.Tensor, source_sub_centers: int,
+                        source_speakers: list[str], replay_speakers: list[str], offset: int) -> int:
+    """Start the replayed speakers' sub-centres (classes ``offset``..) from the source head's rows of
+    the speaker of the same name (sub-centre k from the source's k mod K_source); returns how many
+    speakers were found. The others keep their random start."""
+    index = {name: j for j, name in enumerate(source_speakers)}
+    k_new, found = head.sub_centers, 0
+    with torch.no_grad():
+        for i, name in enumerate(replay_speakers):
+            j = index.get(name)
+            if j is None:
+                continue
+            for k in range(k_new):
+                head.weight[(offset + i) * k_new + k] = source_weight[j * source_sub_centers + k % source_sub_centers]
+            found += 1
+    return found
+
+
 class TransferNet(nn.Module):
     """Embedder + new head (+ distillation head, + fixed source head for the ``source`` long view)."""
 
@@ -126,16 +270,20 @@ class TransferNet(nn.Module):
             source_head.weight.requires_grad_(False)
 
     def forward(self, short, labels, long=None, kl_short=None, temperature: float = 1.0, teacher=None,
-                teacher_mask=None):
+                teacher_mask=None, kl_index=None):
         """(L_msce, L_kl or 0, L_mse or 0, margin logits). ``long``: the long views; their short
-        counterparts are ``kl_short`` when given (the ``source`` view), else ``short`` itself."""
+        counterparts are ``kl_short`` when given (the ``source`` view), else the items ``kl_index``
+        of ``short`` (all of them when None)."""
         z = self.embedder(short)
         ce, logits = self.head(z, labels)
         zero = ce.new_zeros(())
         kl = zero
         if long is not None:
             kl_head = self.source_head if self.source_head is not None else self.head
-            z_short = z if kl_short is None else self.embedder(kl_short)
+            if kl_short is not None:
+                z_short = self.embedder(kl_short)
+            else:
+                z_short = z if kl_index is None else z[kl_index]
             with torch.no_grad():
                 logits_long = kl_head.logits(self.embedder(long))
             kl = long_short_kl(logits_long, kl_head.logits(z_short), temperature)
@@ -146,42 +294,77 @@ class TransferNet(nn.Module):
 
 
 class TransferBatchDataset(ChunkBatchDataset):
-    """Item = one batch: dict of short feats, labels, teacher (+ mask), long views, source short crops."""
+    """Item = one batch: dict of short feats (target-domain crops, then replayed ones), labels,
+    teacher (+ mask), long views with the positions of their short crops (kl_index), source short
+    crops. Every draw is a function of (seed, epoch, batch, position in the global batch, stream):
+    2 crops (and the utterance view of replayed ones), 3 concat views, 4 source views, 5 the length."""
 
-    def __init__(self, audio, frontend, short_samples, augment, batches, batch_ids, seed, epoch, positions,
+    def __init__(self, audio, frontend, crop, augment, batches, batch_ids, seed, epoch, positions,
                  teacher, teacher_mask, long_view: str | None, long_samples: int,
-                 source: ChunkBatchDataset | None = None, source_probs: np.ndarray | None = None):
-        super().__init__(audio, frontend, short_samples, augment, batches, batch_ids, seed, epoch, positions, teacher)
-        self.teacher_mask, self.long_view, self.long_samples = teacher_mask, long_view, long_samples
-        self.source, self.source_probs = source, source_probs
+                 long_data: ChunkBatchDataset | None = None, source_probs: np.ndarray | None = None,
+                 replay_batches: list[list[int]] | None = None, replay_positions: slice = slice(None),
+                 label_offset: int = 0):
+        super().__init__(audio, frontend, crop[1], augment, batches, batch_ids, seed, epoch, positions, teacher)
+        self.crop, self.teacher_mask, self.long_view, self.long_samples = crop, teacher_mask, long_view, long_samples
+        self.long_data, self.source_probs = long_data, source_probs
+        self.replay_batches, self.replay_positions, self.label_offset = replay_batches, replay_positions, label_offset
         self.speaker_utts = [np.flatnonzero(audio.labels == s) for s in range(len(audio.speakers))]
 
     def __getitem__(self, i: int):
-        feats, labels, teacher = super().__getitem__(i)
         batch, batch_id = self.batches[i], self.batch_ids[i]
+        length = batch_crop_samples(self.crop, self.seed, self.epoch, batch_id)
         positions = range(len(batch))[self.positions]
-        out = {"short": feats, "labels": labels, "teacher": teacher, "teacher_mask": None, "long": None,
-               "kl_short": None}
-        if teacher is not None:
-            out["teacher_mask"] = torch.from_numpy(self.teacher_mask[[batch[j] for j in positions]])
-        if self.long_view == "concat":
-            longs = []
-            for j in positions:
+        utts = [batch[j] for j in positions]
+        feats = [self.crop_features(batch[j], np.random.default_rng([self.seed, self.epoch, batch_id, j, 2]), length)
+                 for j in positions]
+        labels = [int(self.audio.labels[u]) for u in utts]
+        longs, kl_index = [], []
+        if self.long_view in ("concat", "concat+utterance"):
+            for k, j in enumerate(positions):
                 rng = np.random.default_rng([self.seed, self.epoch, batch_id, j, 3])
                 utt = batch[j]
                 x, _ = concatenated_view(self.audio.samples, self.speaker_utts[self.audio.labels[utt]], utt,
                                          self.long_samples, rng)
                 longs.append(self.augmented_features(x, rng, utt))
+                kl_index.append(k)
+        num_target = len(feats)
+        if self.replay_batches is not None:
+            replayed = self.replay_batches[i]
+            with_view = self.long_view in REPLAY_VIEWS
+            long_audio = self.long_data.audio
+            for j in range(len(replayed))[self.replay_positions]:
+                utt = replayed[j]
+                # positions after the target part of the global batch: streams of their own
+                rng = np.random.default_rng([self.seed, self.epoch, batch_id, len(batch) + j, 2])
+                if with_view:
+                    x, y, _, _ = utterance_view(long_audio.samples[utt], length, self.long_samples, rng)
+                    feats.append(self.long_data.augmented_features(x, rng, utt))
+                    longs.append(self.long_data.augmented_features(y, rng, utt))
+                    kl_index.append(len(feats) - 1)
+                else:
+                    feats.append(self.long_data.crop_features(utt, rng, length))
+                labels.append(self.label_offset + int(long_audio.labels[utt]))
+        out = {"short": torch.from_numpy(np.stack(feats)), "labels": torch.tensor(labels, dtype=torch.int64),
+               "teacher": None, "teacher_mask": None, "long": None, "kl_short": None, "kl_index": None}
+        if self.teacher is not None:
+            # replayed crops have no teacher vector here: zero rows, left out by the mask
+            extra = len(feats) - num_target
+            teacher = np.concatenate([self.teacher[utts], np.zeros((extra, self.teacher.shape[1]), np.float32)])
+            mask = np.concatenate([self.teacher_mask[utts], np.zeros(extra, dtype=bool)])
+            out["teacher"], out["teacher_mask"] = torch.from_numpy(teacher), torch.from_numpy(mask)
+        if longs:
             out["long"] = torch.from_numpy(np.stack(longs))
-        elif self.long_view == "source":
+            if kl_index != list(range(len(feats))):
+                out["kl_index"] = torch.tensor(kl_index, dtype=torch.int64)
+        if self.long_view == "source":
             longs, shorts = [], []
             for j in positions:
                 rng = np.random.default_rng([self.seed, self.epoch, batch_id, j, 4])
                 utt = int(rng.choice(len(self.source_probs), p=self.source_probs))
-                x = crop_or_repeat(self.source.audio.samples[utt], self.long_samples, rng)
-                start = int(rng.integers(0, self.long_samples - self.chunk_samples + 1))
-                shorts.append(self.source.augmented_features(x[start:start + self.chunk_samples], rng, utt))
-                longs.append(self.source.augmented_features(x, rng, utt))
+                x = crop_or_repeat(self.long_data.audio.samples[utt], self.long_samples, rng)
+                start = int(rng.integers(0, self.long_samples - length + 1))
+                shorts.append(self.long_data.augmented_features(x[start:start + length], rng, utt))
+                longs.append(self.long_data.augmented_features(x, rng, utt))
             out["long"], out["kl_short"] = torch.from_numpy(np.stack(longs)), torch.from_numpy(np.stack(shorts))
         return out
 
@@ -216,18 +399,26 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
     long_view = kl_conf["long_view"] if kl_weight > 0 else None
     if long_view is not None and long_view not in LONG_VIEWS:
         raise DataError(f"loss.kl.long_view {long_view!r}: expected one of {LONG_VIEWS}")
-    if long_view == "source" and not long_dir:
-        raise DataError("loss.kl.long_view source needs the long source-domain data (--long-data)")
+    replay_conf = config["replay"]
+    try:
+        ratio = float(replay_conf["ratio"])
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"replay.ratio {replay_conf['ratio']!r}: expected a number") from exc
+    if long_view in LONG_DATA_VIEWS and not long_dir:
+        raise DataError(f"loss.kl.long_view {long_view} needs the long source-domain data (--long-data)")
+    if long_view in REPLAY_VIEWS and ratio <= 0:
+        raise DataError(f"loss.kl.long_view {long_view}: its long views are of the replayed crops, "
+                        f"so it needs replay.ratio > 0")
 
     source_desc, source_state = load_source(source_dir)
     feat_conf = source_desc["features"]  # the source's front end: the embedder was trained on it
     frontend = frontend_from_config(feat_conf)
     rate = int(feat_conf.get("sample_rate", 16000))
-    short_samples = int(round(float(config["short_seconds"]) * rate))
+    crop = crop_range(config["short_seconds"], rate)
     long_samples = int(round(float(kl_conf["long_seconds"]) * rate))
-    if long_view is not None and long_samples <= short_samples:
-        raise DataError(f"loss.kl.long_seconds {kl_conf['long_seconds']} must exceed short_seconds "
-                        f"{config['short_seconds']}")
+    if long_view is not None and long_samples <= crop[1]:
+        raise DataError(f"loss.kl.long_seconds {kl_conf['long_seconds']} must exceed the longest crop, "
+                        f"short_seconds {config['short_seconds']}")
 
     audio = TrainingAudio(train_dir, rate)
     teacher = teacher_mask = None
@@ -237,29 +428,47 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
         teacher, teacher_mask = load_teacher_vectors(teacher_rspec, audio.utts)
         log.info("teacher vectors from %s: %d of %d utterances have one (the others have no distillation term)",
                  teacher_rspec, int(teacher_mask.sum()), len(teacher_mask))
-    sampler = SpeakerBalancedBatches.from_conf(audio, data_conf, short_samples, session.world, seed)
-    batch_size, steps_per_epoch = sampler.batch_size, sampler.num_batches
-    num_classes = len(audio.speakers)
+    long_audio = None
+    if long_dir and (ratio > 0 or long_view in LONG_DATA_VIEWS):
+        long_audio = TrainingAudio(long_dir, rate)
+    elif long_dir:
+        log.info("%s: not read (no replay, long view %s)", long_dir, long_view)
+    plan = plan_batches(audio, long_audio, data_conf, ratio, crop, session.world, seed)
+    batch_size, steps_per_epoch = plan.batch_size, plan.num_batches
+    num_target = len(audio.speakers)
+    speakers = list(audio.speakers)
+    if plan.replay is not None:
+        speakers += long_audio.speakers  # classes num_target.. : the replayed speakers, whatever their names
+    num_classes = len(speakers)
 
     embedder = build_model(source_desc["model"], frontend.num_bins)
     embedder.load_state_dict(ckpt.sub_state_dict(source_state, "embedder."))
     head = AAMSoftmax(embedder.embedding_dim, num_classes, float(msce_conf["margin"]), float(msce_conf["scale"]),
                       int(msce_conf["sub_centers"]))
+    if plan.replay is not None and bool(replay_conf["init_from_source"]):
+        found = init_replay_classes(head, source_state["aam.weight"], int(source_desc["aam"]["sub_centers"]),
+                                    source_desc["speakers"], long_audio.speakers, num_target)
+        log.info("replayed classes: %d of %d speakers of %s start from the source head", found,
+                 len(long_audio.speakers), long_dir)
+        if not found:
+            log.warning("no speaker of %s is a class of the source model: the replayed classes start random",
+                        long_dir)
     kd = None
     if teacher is not None:
         kd = TeacherDistillation(embedder.embedding_dim, teacher.shape[1], kd_conf["normalisation"])
         kd.normalizer.fit(teacher[teacher_mask])
-    source_head = source = source_probs = None
+    augment = AugmentConfig.from_dict(config.get("augment"))
+    long_data = source_head = source_probs = None
+    if long_audio is not None:
+        # babble of the long crops comes from the long corpus itself
+        long_data = ChunkBatchDataset(long_audio, frontend, crop[1], augment, [], [], seed, 0)
     if long_view == "source":
         src_aam = source_desc["aam"]
         source_head = AAMSoftmax(embedder.embedding_dim, int(source_desc["num_classes"]), 0.0,
                                  float(src_aam["scale"]), int(src_aam["sub_centers"]))
         source_head.weight.data.copy_(source_state["aam.weight"])
-        source_audio = TrainingAudio(long_dir, rate)
-        source_durations = np.array([len(s) for s in source_audio.samples], dtype=np.float64)
+        source_durations = np.array([len(s) for s in long_audio.samples], dtype=np.float64)
         source_probs = source_durations / source_durations.sum()  # every second of speech equally likely
-        source = ChunkBatchDataset(source_audio, frontend, short_samples, AugmentConfig.from_dict(config.get("augment")),
-                                   [], [], seed, 0)
     model = TransferNet(embedder, head, kd, source_head).to(session.device)
     trainable = [p for name, p in model.named_parameters() if not name.startswith("source_head.")]
     num_epochs = int(optim_conf["num_epochs"])
@@ -270,29 +479,35 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
     final_margin = float(msce_conf["margin"])
     freeze_blocks, freeze_steps = int(config["freeze"]["blocks"]), int(config["freeze"]["epochs"]) * steps_per_epoch
     set_frozen(embedder, freeze_blocks, False)  # checks the count before any training
+    replay_desc = None
+    if plan.replay is not None:
+        replay_desc = {"data": long_dir, "ratio": plan.replay_size / batch_size, "crops_per_batch": plan.replay_size,
+                       "first_class": num_target, "init_from_source": bool(replay_conf["init_from_source"])}
     if session.rank == 0:
         os.makedirs(out_dir, exist_ok=True)
         desc = model_description({"features": feat_conf, "model": source_desc["model"],
-                                   "loss": {"aam": msce_conf, "kd": kd_conf}}, num_classes, audio.speakers,
+                                   "loss": {"aam": msce_conf, "kd": kd_conf}}, num_classes, speakers,
                                   None if teacher is None else teacher.shape[1])
         desc["transfer"] = {"source": source_dir, "short_seconds": config["short_seconds"], "freeze": config["freeze"],
-                            "kl": kl_conf, "kd_weight": kd_weight}
+                            "kl": kl_conf, "kd_weight": kd_weight, "replay": replay_desc}
         atomic_write_text(os.path.join(out_dir, "model.json"), json.dumps(desc, indent=1) + "\n")
-    per_rank = batch_size // session.world
-    positions = slice(session.rank * per_rank, (session.rank + 1) * per_rank)
+    positions, replay_positions = plan.positions(session.rank, session.world)
     log.info("transfer from %s: %d speakers, %d utterances, %d steps/epoch x %d epochs, batch %d, K %d, "
              "kl weight %g (long view %s), kd weight %g, first %d blocks frozen for %d steps, device %s",
-             source_dir, num_classes, len(audio.utts), steps_per_epoch, num_epochs, batch_size, head.sub_centers,
+             source_dir, num_target, len(audio.utts), steps_per_epoch, num_epochs, batch_size, head.sub_centers,
              kl_weight, long_view, kd_weight, freeze_blocks, freeze_steps, session.device)
-    augment = AugmentConfig.from_dict(config.get("augment"))
+    log.info("crops of %d-%d samples (one length per batch); replay: %s", crop[0], crop[1],
+             "none" if plan.replay is None else
+             f"{plan.replay_size} of {batch_size} crops a batch from {long_dir} ({len(long_audio.speakers)} "
+             f"speakers, classes {num_target}..{num_classes - 1})")
     workers = int(data_conf["num_workers"])
     temperature = float(kl_conf["temperature"])
 
     def batches(epoch: int):
-        chosen = sampler.epoch(epoch)
-        dataset = TransferBatchDataset(audio, frontend, short_samples, augment, chosen, list(range(len(chosen))),
+        chosen, replayed = plan.epoch(epoch)
+        dataset = TransferBatchDataset(audio, frontend, crop, augment, chosen, list(range(len(chosen))),
                                        seed, epoch, positions, teacher, teacher_mask, long_view, long_samples,
-                                       source, source_probs)
+                                       long_data, source_probs, replayed, replay_positions, num_target)
         return torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
                                            worker_init_fn=worker_init if workers else None)
 
@@ -307,9 +522,14 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
         dev = session.device
         moved = {k: (v.to(dev) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
         ce, kl, mse, logits = module(moved["short"], moved["labels"], moved["long"], moved["kl_short"],
-                                     temperature, moved["teacher"], moved["teacher_mask"])
+                                     temperature, moved["teacher"], moved["teacher_mask"], moved["kl_index"])
         loss = ce
         parts = {"msce": ce.item()}
+        if plan.replay is not None:
+            # the replayed crops' share of the cross-entropy: does the long speech stay separable?
+            replayed = moved["labels"] >= num_target
+            parts["msce_replay"] = torch.nn.functional.cross_entropy(logits.detach()[replayed],
+                                                                     moved["labels"][replayed]).item()
         if long_view is not None:
             loss = loss + kl_weight * kl
             parts["kl"] = kl.item()

@@ -19,7 +19,11 @@ TINY_OPTIONS = ["--nj", "2", "--ivector-num-gauss", "8", "--ivector-dim", "10", 
                 "--student-conf", os.path.join(REPO_ROOT, "tests", "nnet", "student_tiny.yaml"),
                 "--kd-norm-alt", "",
                 "--transfer-conf", os.path.join(REPO_ROOT, "tests", "transfer", "transfer_tiny.yaml"),
-                "--transfer-lda-dim", "4", "--transfer-sub-centers", "2"]
+                "--transfer-lda-dim", "4", "--transfer-sub-centers", "2",
+                # the long-speech data recipe of the transfer: replay, same-utterance long views, crops
+                # of 0.5-1 s (run.sh's overrides of the yaml)
+                "--transfer-replay-ratio", "0.5", "--transfer-long-view", "concat+utterance",
+                "--transfer-short-seconds", "0.5,1.0"]
 BACKENDS = {"cosine", "cosine+asnorm", "lda4+plda", "lda4+plda+asnorm"}
 
 
@@ -168,7 +172,10 @@ TRANSFER_SYSTEMS = ("transfer_ce", "transfer_msce", "transfer_kl", "transfer_msc
 
 
 def test_stages9to11_transfer(recipe, monkeypatch):
+    import json
+
     import kaldiio
+    import numpy as np
     import torch
 
     monkeypatch.chdir(recipe)
@@ -176,10 +183,11 @@ def test_stages9to11_transfer(recipe, monkeypatch):
     sc_utts = [row[0] for row in lines(os.path.join(recipe, "data", "sc_test", "utt2spk"))]
     test_utts = [row[0] for row in lines(os.path.join(recipe, "data", "test", "utt2spk"))]
     num_sc_speakers = len(lines(os.path.join(recipe, "data", "sc_train", "spk2utt")))
+    num_train_speakers = len(lines(os.path.join(recipe, "data", "train", "spk2utt")))
     sc_backends = {"cosine", "cosine+asnorm", "lda4+plda", "lda4+plda+asnorm"}
     for system in ("source",) + TRANSFER_SYSTEMS:
         model_dir = os.path.join(recipe, "exp", "student_kd" if system == "source" else system)
-        for trials in ("sc_test", "test", "test_1s", "test_2s"):
+        for trials in ("sc_test", "test", "test_1s", "test_2s", "test_1s1s", "test_2s2s"):
             got = {r[1]: r for r in rows if r[0] == system and r[2] == trials}
             assert set(got) == sc_backends, (system, trials, sorted(got))
             for r in got.values():
@@ -193,15 +201,40 @@ def test_stages9to11_transfer(recipe, monkeypatch):
             continue
         log = open(os.path.join(model_dir, "log", "train.log")).read()
         assert bool(re.search(r", kl [0-9.]+", log)) == system.endswith("kl"), system  # the KL's progress
+        assert re.search(r", msce_replay [0-9.]+", log), system  # replayed train crops in every variant
+        # the head: the sc_train speakers, then the replayed data/train speakers, K sub-centres each
         head = torch.load(os.path.join(model_dir, "final.pt"), weights_only=True)["model"]["head.weight"]
-        assert head.shape[0] == num_sc_speakers * (2 if "msce" in system else 1)
-    _check_markdown_table(os.path.join(recipe, "exp", "transfer_table.md"), rows, ["source", *TRANSFER_SYSTEMS],
-                          "test_1s", "lda4+plda")
+        assert head.shape[0] == (num_sc_speakers + num_train_speakers) * (2 if "msce" in system else 1)
+        desc = json.load(open(os.path.join(model_dir, "model.json")))["transfer"]
+        assert desc["replay"]["first_class"] == num_sc_speakers and desc["replay"]["ratio"] == 0.5
+        assert desc["short_seconds"] == [0.5, 1.0]
+    for trials in ("test_1s", "test_2s2s"):
+        _check_markdown_table(os.path.join(recipe, "exp", "transfer_table.md"), rows, ["source", *TRANSFER_SYSTEMS],
+                              trials, "lda4+plda")
     # the cropped test side changes the scores, the whole-length enrolment side is shared
     whole = open(os.path.join(recipe, "exp", "scores", "source_test", "cosine", "scores")).read()
     short = open(os.path.join(recipe, "exp", "scores", "source_test_1s", "cosine", "scores")).read()
     assert [r.split()[:2] for r in whole.splitlines()] == [r.split()[:2] for r in short.splitlines()]
     assert whole != short
+    # both sides cropped: the same trials, scores of their own; the cropped vectors are test_1s's
+    both = open(os.path.join(recipe, "exp", "scores", "source_test_1s1s", "cosine", "scores")).read()
+    assert [r.split()[:2] for r in both.splitlines()] == [r.split()[:2] for r in short.splitlines()]
+    assert both != short and both != whole
+    cropped = kaldiio.load_scp(os.path.join(recipe, "exp", "student_kd", "xvectors_test_1s", "xvector.scp"))
+    whole_xv = kaldiio.load_scp(os.path.join(recipe, "exp", "student_kd", "xvectors_test", "xvector.scp"))
+    enroll, test_utt = short.splitlines()[0].split()[:2]
+
+    def cosine(a, b, mean):
+        a, b = a - mean, b - mean
+        return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+    from sidkd.backend.vectors import load_mean
+
+    mean = load_mean(os.path.join(recipe, "exp", "scores", "source_test_1s1s", "cosine", "mean.npz"))
+    score_both = float(both.splitlines()[0].split()[2])
+    score_short = float(short.splitlines()[0].split()[2])
+    assert abs(score_both - cosine(cropped[enroll], cropped[test_utt], mean)) < 1e-4
+    assert abs(score_short - cosine(whole_xv[enroll], cropped[test_utt], mean)) < 1e-4
 
 
 # Keep last: rerunning stage 0 rebuilds the data dirs (and so drops their features).
