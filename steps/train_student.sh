@@ -45,6 +45,10 @@ teacher_opt=()
 if [ "$teacher" != none ]; then
   [ -f "$teacher" ] || { echo "$0: no such file: $teacher" >&2; exit 1; }
   teacher_opt=(--teacher-scp "$teacher")
+  if [ "${kd_target#crop}" != "$kd_target" ] && [ ! -f "$(dirname "$teacher")/crops" ]; then
+    echo "$0: --kd-target $kd_target needs $(dirname "$teacher")/crops beside $teacher (steps/extract_crop_ivectors.sh)" >&2
+    exit 1
+  fi
 fi
 opts=(--config "$nnet_config" --train-data "$data" --dir "$dir" --resume "$resume" "${teacher_opt[@]}")
 [ -n "$kd_weight" ] && opts+=(--kd-weight "$kd_weight")
