@@ -1,5 +1,6 @@
 """The teacher targets of loss.kd.target (sidkd.nnet.teacher_targets) against hand computations."""
 
+import json
 import math
 import os
 
@@ -168,7 +169,7 @@ def test_relation_loss_zero_for_equal_similarities_positive_otherwise():
     assert zg.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("target", ["lda", "speaker_mean", "relation", "crop_lda"])
+@pytest.mark.parametrize("target", ["lda", "speaker_mean", "relation", "crop", "crop_lda"])
 def test_training_with_each_target(tmp_path, standin_fbank_backend, target, caplog):
     from sidkd.nnet import checkpoint as ckpt
     from sidkd.nnet.trainer import load_config, train
@@ -182,7 +183,6 @@ def test_training_with_each_target(tmp_path, standin_fbank_backend, target, capl
     if target.startswith("crop"):
         audio = TrainingAudio(data)
         crops, teacher = _write_crops(str(tmp_path), audio, 30, 2)
-        conf["loss"]["kd"]["target"] = target
     caplog.set_level("INFO")
     path, _ = train(load_config(None, conf), data, str(tmp_path / "exp"), teacher, teacher_crops=crops)
     state = ckpt.load(path)["model"]
@@ -190,3 +190,5 @@ def test_training_with_each_target(tmp_path, standin_fbank_backend, target, capl
     if target != "relation":
         assert state["kd.projection.weight"].shape[0] == (2 if "lda" in target else 5)
     assert f"target {target}" in caplog.text
+    with open(tmp_path / "exp" / "model.json") as f:
+        assert json.load(f)["kd_target"] == target
