@@ -192,3 +192,19 @@ def test_training_with_each_target(tmp_path, standin_fbank_backend, target, capl
     assert f"target {target}" in caplog.text
     with open(tmp_path / "exp" / "model.json") as f:
         assert json.load(f)["kd_target"] == target
+
+
+def test_bad_crops_files_are_named(tmp_path):
+    from sidkd.nnet.teacher_targets import read_crops
+
+    path = tmp_path / "crops"
+    for text, message in (("a-crop0 a 0\n", r"crops:1: expected '<crop> <utt> <start-frame> <num-frames>'"),
+                          ("a-crop0 a 0 200\na-crop0 a 5 200\n", r"crops:2: duplicate crop key 'a-crop0'"),
+                          ("a-crop0 a x 200\n", r"crops:1: start and length must be integers"),
+                          ("a-crop0 a -1 200\n", r"crops:1: crop 'a-crop0' has start -1"),
+                          ("", r"crops: no crops")):
+        path.write_text(text)
+        with pytest.raises(DataError, match=message):
+            read_crops(str(path))
+    with pytest.raises(DataError, match=r"nothere: no such crops file \(made by steps/extract_crop_ivectors.sh\)"):
+        read_crops(str(tmp_path / "nothere"))
