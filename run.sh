@@ -42,6 +42,14 @@ student_procs=1                  # >1: torchrun DistributedDataParallel processe
 kd_weight=1.0                    # λ of L = L_AAM + λ·L_kd
 kd_norm=length                   # teacher-side normalisation of exp/student_kd
 kd_norm_alt=whiten               # a second normalisation, trained as exp/student_kd_$kd_norm_alt ("" = skip)
+kd_target=ivector                # teacher target of the KD students: ivector | lda | speaker_mean |
+                                 # speaker_mean_lda | crop | crop_lda | relation (docs/student.md)
+kd_variants=                     # more students, each name:target:λ[:normalisation[:yaml]] (e.g. "student_kd_lda:lda:1")
+kd_num_crops=4                   # crop targets: fixed crops per train utterance (exp/ivectors_train_crops)
+student_seeds=                   # "" = the yaml's seed; "1 2 3": each student once per seed, as <name>_seed<k>
+dev_split=false                  # true: stages 6-8 train on data/train_dev_train, score data/train_dev (names <name>_dev)
+dev_num_speakers=30              # speechocean762 train speakers held out as data/train_dev
+dev_seed=777                     # seed of that choice
 transfer_conf=conf/transfer.yaml  # the transfer stage's yaml (losses, freezing, optimiser)
 transfer_source=student_kd       # the source model: exp/$transfer_source, "source" in the table
 transfer_sub_centers=3           # K of the multi-subspace variants (the others have K = 1)
@@ -62,7 +70,8 @@ Options (defaults in this script): --splits-dir --long-corpus --extra-train-corp
   --ivector-num-gauss --ivector-dim --ubm-num-iters --ivector-num-iters --ivector-num-gselect
   --ivector-min-post --diag-ubm-subsample --full-ubm-subsample (defaults in conf/ivector.conf)
   --baseline-sets --lda-dim --asnorm-top-n --student-conf --student-procs --kd-weight --kd-norm
-  --kd-norm-alt --transfer-conf --transfer-source --transfer-sub-centers --transfer-kl-weight
+  --kd-norm-alt --kd-target --kd-variants --kd-num-crops --student-seeds --dev-split --dev-num-speakers
+  --dev-seed --transfer-conf --transfer-source --transfer-sub-centers --transfer-kl-weight
   --transfer-long-view --transfer-long-data --transfer-replay-ratio --transfer-short-seconds
   --transfer-tag --transfer-variant-names --transfer-kd-weight --transfer-procs --transfer-lda-dim --test-crops"
 . utils/parse_options.sh
@@ -155,45 +164,84 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   column -t -s$'\t' exp/results.tsv
 fi
 
-student_systems="student_nokd student_kd${kd_norm_alt:+ student_kd_$kd_norm_alt}"
+# The students of stages 6-8, each name:target:λ:normalisation:yaml: the ablation without the teacher,
+# exp/student_kd (λ = $kd_weight) and exp/student_kd_$kd_norm_alt (the other teacher normalisation),
+# then $kd_variants. --dev-split true trains them on data/train_dev_train and scores data/train_dev
+# (the validation trials: a study chooses there, never on data/test), named <name>_dev;
+# --student-seeds "1 2 3" trains each once per seed, named <name>_seed<k> (results_table
+# --aggregate-seeds gives mean ± std).
+student_train=train student_eval=test student_suffix=
+if [ "$dev_split" = true ]; then student_train=train_dev_train student_eval=train_dev student_suffix=_dev; fi
+student_specs="student_nokd:ivector:0:$kd_norm student_kd:$kd_target:$kd_weight:$kd_norm"
+[ -z "$kd_norm_alt" ] || student_specs="$student_specs student_kd_$kd_norm_alt:$kd_target:$kd_weight:$kd_norm_alt"
+student_runs=()   # system:target:λ:normalisation:yaml:seed ("none": the yaml's)
+for spec in $student_specs $kd_variants; do
+  IFS=: read -r name target weight norm yaml <<< "$spec"
+  for seed in ${student_seeds:-none}; do
+    sys=$name$student_suffix; [ "$seed" = none ] || sys=${sys}_seed$seed
+    student_runs+=("$sys:$target:$weight:${norm:-$kd_norm}:${yaml:-$student_conf}:$seed")
+  done
+done
+student_systems=$(for run in "${student_runs[@]}"; do echo -n "${run%%:*} "; done)
+student_bases=$(for spec in $student_specs $kd_variants; do echo -n "${spec%%:*}$student_suffix "; done)
 
-# Stage 6: the student ResNet, distilled from the i-vector teacher (exp/student_kd, λ = $kd_weight,
-# and exp/student_kd_$kd_norm_alt with the other teacher normalisation) and the ablation without the
-# teacher (exp/student_nokd, λ = 0), all with the same config and seed. Training time in
-# exp/<system>/train_seconds; rerunning resumes from the last epoch checkpoint.
+# Stage 6: the student ResNets above, all with the same config and seed unless told otherwise.
+# Training time in exp/<system>/train_seconds; rerunning resumes from the last epoch checkpoint.
+# The crop targets first get the teacher's i-vectors of fixed crops of data/train
+# (exp/ivectors_train_crops, crops as long as the yaml's training chunks).
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-  steps/train_student.sh --cmd "$cuda_cmd" --nnet-config $student_conf --num-procs $student_procs \
-    --kd-weight 0 $data/train none exp/student_nokd
-  for norm in $kd_norm $kd_norm_alt; do
-    dir=exp/student_kd; [ $norm = $kd_norm ] || dir=exp/student_kd_$norm
-    steps/train_student.sh --cmd "$cuda_cmd" --nnet-config $student_conf --num-procs $student_procs \
-      --kd-weight $kd_weight --kd-normalisation $norm $data/train exp/ivectors_train/ivector.scp $dir
+  if [ "$dev_split" = true ] && [ ! -f $data/train_dev/trials ]; then
+    prefixes=$(for pair in $extra_train_corpora; do echo -n "${pair#*:} "; done)
+    local/make_dev_split.sh --num-speakers $dev_num_speakers --seed $dev_seed --exclude-prefixes "$prefixes" \
+      $data/train $data/train_dev_train $data/train_dev
+  fi
+  for run in "${student_runs[@]}"; do
+    IFS=: read -r sys target weight norm yaml seed <<< "$run"
+    teacher=exp/ivectors_train/ivector.scp
+    if awk "BEGIN{exit !($weight == 0)}"; then
+      teacher=none
+    elif [ "${target#crop}" != "$target" ]; then
+      teacher=exp/ivectors_train_crops/ivector.scp
+      if [ ! -f $teacher ]; then
+        chunk=$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['features']['chunk_seconds'])" $yaml)
+        steps/extract_crop_ivectors.sh --nj $nj --cmd "$train_cmd" --num-crops $kd_num_crops --crop-seconds $chunk \
+          --num-gselect $ivector_num_gselect --min-post $ivector_min_post exp/extractor $data/train exp/ivectors_train_crops
+      fi
+    fi
+    seed_opt=(); [ "$seed" = none ] || seed_opt=(--seed $seed)
+    steps/train_student.sh --cmd "$cuda_cmd" --nnet-config $yaml --num-procs $student_procs "${seed_opt[@]}" \
+      --kd-weight $weight --kd-normalisation $norm --kd-target $target $data/$student_train $teacher exp/$sys
   done
 fi
 
-# Stage 7: student embeddings of data/train (back-end training, AS-norm cohort) and data/test.
+# Stage 7: student embeddings of the training set (back-end training, AS-norm cohort) and the scored set.
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   for sys in $student_systems; do
-    for name in train test; do
+    for name in $student_train $student_eval; do
       steps/extract_embeddings.sh --nj $nj --cmd "$train_cmd" exp/$sys $data/$name exp/$sys/xvectors_$name
     done
   done
 fi
 
-# Stage 8: the students on data/test with the same back-ends as the baseline.
+# Stage 8: the students on data/test (data/train_dev with --dev-split true) with the back-ends of the baseline.
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   for sys in $student_systems; do
     xv=exp/$sys
     steps/train_plda.sh --cmd "$train_cmd" --lda-dim $lda_dim --num-iters 10 \
-      $xv/xvectors_train/xvector.scp $data/train $xv/xvectors_train/plda_lda$lda_dim
-    score_backends $sys $xv/xvectors_train/xvector.scp $xv/xvectors_test/xvector.scp \
-      $xv/xvectors_train/plda_lda$lda_dim test
+      $xv/xvectors_$student_train/xvector.scp $data/$student_train $xv/xvectors_$student_train/plda_lda$lda_dim
+    score_backends $sys $xv/xvectors_$student_train/xvector.scp $xv/xvectors_$student_eval/xvector.scp \
+      $xv/xvectors_$student_train/plda_lda$lda_dim $student_eval
     echo "$sys: trained in $(cat $xv/train_seconds) s"
   done
   column -t -s$'\t' exp/results.tsv
-  # README's student table (EER% / minDCF(0.01)), also in exp/student_table.md
-  python -m sidkd.bin.results_table --systems "ivector $student_systems" --columns "test:cosine \
-    test:cosine+asnorm test:lda$lda_dim+plda test:lda$lda_dim+plda+asnorm" exp/results.tsv | tee exp/student_table.md
+  # README's student table (EER% / minDCF(0.01)), also in exp/student_table${student_suffix}.md
+  cols="$student_eval:cosine $student_eval:cosine+asnorm $student_eval:lda$lda_dim+plda $student_eval:lda$lda_dim+plda+asnorm"
+  python -m sidkd.bin.results_table --systems "ivector $student_systems" --columns "$cols" exp/results.tsv \
+    | tee exp/student_table$student_suffix.md
+  if [ -n "$student_seeds" ]; then  # mean ± std over the seeds, also in exp/student_seeds_table*.md
+    python -m sidkd.bin.results_table --aggregate-seeds true --systems "$student_bases" --columns "$cols" \
+      exp/results.tsv | tee exp/student_seeds_table$student_suffix.md
+  fi
 fi
 
 # The transfer variants, name:K:α, all from the same source model with the same seed and yaml

@@ -10,7 +10,10 @@ Options:
   --nnet-config FILE   # network/training yaml (default: conf/student.yaml)
   --kd-weight W        # λ of L = L_AAM + λ·L_kd (default: the yaml's loss.kd.weight)
   --kd-normalisation N # teacher side: none|mean|length|whiten (default: the yaml's loss.kd.normalisation)
-  --seed N             # default: the yaml's seed
+  --kd-target T        # teacher target: ivector|lda|speaker_mean|speaker_mean_lda|crop|crop_lda|relation
+                       # (default: the yaml's loss.kd.target; docs/student.md). crop*: <teacher-scp> is
+                       # steps/extract_crop_ivectors.sh's ivector.scp, its crops file beside it
+  --seed N             # every random stream of the training (default: the yaml's seed)
   --num-procs N        # >1: torchrun --nproc_per_node N (DistributedDataParallel)
   --num-threads N      # torch threads per process (default 0: the machine's cores / --num-procs)
   --device D           # auto | cpu | cuda (default: the yaml's device)
@@ -21,6 +24,7 @@ set -euo pipefail
 nnet_config=conf/student.yaml
 kd_weight=
 kd_normalisation=
+kd_target=
 seed=
 num_procs=1
 num_threads=0
@@ -41,10 +45,15 @@ teacher_opt=()
 if [ "$teacher" != none ]; then
   [ -f "$teacher" ] || { echo "$0: no such file: $teacher" >&2; exit 1; }
   teacher_opt=(--teacher-scp "$teacher")
+  if [ "${kd_target#crop}" != "$kd_target" ] && [ ! -f "$(dirname "$teacher")/crops" ]; then
+    echo "$0: --kd-target $kd_target needs $(dirname "$teacher")/crops beside $teacher (steps/extract_crop_ivectors.sh)" >&2
+    exit 1
+  fi
 fi
 opts=(--config "$nnet_config" --train-data "$data" --dir "$dir" --resume "$resume" "${teacher_opt[@]}")
 [ -n "$kd_weight" ] && opts+=(--kd-weight "$kd_weight")
 [ -n "$kd_normalisation" ] && opts+=(--kd-normalisation "$kd_normalisation")
+[ -n "$kd_target" ] && opts+=(--kd-target "$kd_target")
 [ -n "$seed" ] && opts+=(--seed "$seed")
 [ -n "$device" ] && opts+=(--device "$device")
 

@@ -3,14 +3,18 @@
 Usage: python -m sidkd.bin.results_table [options] RESULTS
 One row per --systems entry, one column per --columns entry (trials:backend), each cell
 "EER% / minDCF(0.01)"; a result the table lacks prints as n/a.
+--aggregate-seeds true: each --systems entry NAME is a row over the systems NAME_seed<k> of the
+table, each cell the mean ± sample std of EER% / minDCF(0.01) over the seeds.
 e.g. python -m sidkd.bin.results_table --systems source,transfer_ce \\
        --columns sc_test:cosine,sc_test:lda100+plda exp/results.tsv
+     python -m sidkd.bin.results_table --aggregate-seeds true --systems "student_nokd student_kd" \\
+       --columns "test:cosine test:lda150+plda" exp/results.tsv
 """
 
 from __future__ import annotations
 
 from sidkd.cli import ArgumentParser, ProgramError, run_main
-from sidkd.metrics.results import markdown_table, read_results_table
+from sidkd.metrics.results import markdown_table, read_results_table, seed_markdown_table
 
 
 def _names(text: str, option: str) -> list[str]:
@@ -24,6 +28,7 @@ def main(argv=None) -> int:
     parser = ArgumentParser(prog="results_table", description=__doc__.split("\n")[1])
     parser.add_argument("--systems", required=True, help="rows: comma- or space-separated system names")
     parser.add_argument("--columns", required=True, help="columns: comma- or space-separated trials:backend")
+    parser.add_bool("--aggregate-seeds", False, "rows over the systems <name>_seed<k>: mean ± std")
     parser.add_argument("results", help="the results table (tab-separated, sidkd.metrics.results)")
     args = parser.parse_args(argv)
     columns = []
@@ -33,7 +38,8 @@ def main(argv=None) -> int:
             raise ProgramError(f"--columns: expected trials:backend, got {column!r}")
         columns.append((trials, backend))
     table = read_results_table(args.results)
-    print(markdown_table(table, _names(args.systems, "--systems"), columns), end="")
+    make = seed_markdown_table if args.aggregate_seeds else markdown_table
+    print(make(table, _names(args.systems, "--systems"), columns), end="")
     return 0
 
 

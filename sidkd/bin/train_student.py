@@ -1,7 +1,8 @@
 """Train the student ResNet: AAM-softmax, plus distillation to the teacher i-vectors when λ > 0.
 
     python -m sidkd.bin.train_student --config conf/student.yaml --train-data data/train \\
-        --teacher-scp exp/ivectors_train/ivector.scp --dir exp/student_kd [--kd-weight 1.0] [--resume true]
+        --teacher-scp exp/ivectors_train/ivector.scp --dir exp/student_kd [--kd-weight 1.0] [--kd-target lda]
+        [--seed N] [--resume true]
 
 ``--config`` here is the network's yaml (all tunables: features, model, losses, augmentation,
 optimiser); the other options override single values. Writes DIR/model.json, DIR/checkpoints/
@@ -16,6 +17,7 @@ import os
 
 from sidkd.cli import ArgumentParser, ProgramError, parse_with_yaml_config, run_main
 from sidkd.nnet.loop import end_session
+from sidkd.nnet.teacher_targets import TARGETS
 from sidkd.nnet.trainer import load_config, train
 
 log = logging.getLogger("train_student")
@@ -29,6 +31,10 @@ def main(argv=None) -> int:
     parser.add_argument("--kd-weight", type=float, default=None, help="λ (overrides loss.kd.weight of the yaml)")
     parser.add_argument("--kd-normalisation", default=None, choices=["none", "mean", "length", "whiten"],
                         help="teacher-side normalisation (overrides loss.kd.normalisation of the yaml)")
+    parser.add_argument("--kd-target", default=None, choices=list(TARGETS),
+                        help="teacher target (overrides loss.kd.target of the yaml; docs/student.md)")
+    parser.add_argument("--teacher-crops", default="",
+                        help="crops file of the crop targets (default: 'crops' beside --teacher-scp)")
     parser.add_argument("--seed", type=int, default=None, help="overrides seed of the yaml")
     parser.add_argument("--num-epochs", type=int, default=None, help="overrides optim.num_epochs of the yaml")
     parser.add_argument("--stop-after-epoch", type=int, default=None,
@@ -44,6 +50,8 @@ def main(argv=None) -> int:
         overrides.setdefault("loss", {}).setdefault("kd", {})["weight"] = args.kd_weight
     if args.kd_normalisation is not None:
         overrides.setdefault("loss", {}).setdefault("kd", {})["normalisation"] = args.kd_normalisation
+    if args.kd_target is not None:
+        overrides.setdefault("loss", {}).setdefault("kd", {})["target"] = args.kd_target
     if args.seed is not None:
         overrides["seed"] = args.seed
     if args.num_epochs is not None:
@@ -64,7 +72,7 @@ def main(argv=None) -> int:
     try:
         # only the path is kept: the (DDP) model must be gone before the process group is
         out = train(config, args.train_data, args.dir, teacher or None, resume=args.resume,
-                    stop_after_epoch=args.stop_after_epoch)[0]
+                    stop_after_epoch=args.stop_after_epoch, teacher_crops=args.teacher_crops or None)[0]
         log.info("done: %s", out)
     finally:
         end_session()

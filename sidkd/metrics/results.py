@@ -7,11 +7,14 @@ new keys are appended. The file is rewritten atomically.
 from __future__ import annotations
 
 import os
+import re
+import statistics
 
 from sidkd.errors import DataError
 from sidkd.io.datadir import atomic_write_text
 
-__all__ = ["RESULTS_HEADER", "update_results_table", "read_results_table", "markdown_table"]
+__all__ = ["RESULTS_HEADER", "update_results_table", "read_results_table", "markdown_table", "seed_systems",
+           "mean_std", "seed_markdown_table"]
 
 RESULTS_HEADER = ["system", "backend", "trials", "EER%", "minDCF(0.01)", "minDCF(0.001)"]
 
@@ -57,4 +60,49 @@ def markdown_table(table: dict[tuple[str, str, str], list[str]], systems: list[s
             got = table.get((system, backend, trials))
             cells.append(f"{got[0]} / {got[1]}" if got else "n/a")
         lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def seed_systems(table: dict[tuple[str, str, str], list[str]], name: str) -> list[tuple[int, str]]:
+    """(seed, system) of every system ``<name>_seed<k>`` in the table, by seed."""
+    pattern = re.compile(re.escape(name) + r"_seed(\d+)")
+    found = {(int(m.group(1)), system) for system, _, _ in table if (m := pattern.fullmatch(system))}
+    return sorted(found)
+
+
+def mean_std(values: list[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (n − 1 in the denominator; None for one value)."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def _number(text: str, where: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise DataError(f"results table: {where}: {text!r} is not a number") from None
+
+
+def seed_markdown_table(table: dict[tuple[str, str, str], list[str]], names: list[str],
+                        columns: list[tuple[str, str]]) -> str:
+    """A markdown table of systems trained with several seeds: one row per name, aggregating the
+    systems ``<name>_seed<k>``; each cell "mean ± std of EER% / mean ± std of minDCF(0.01)" over the
+    seeds that have that result (sample std; "(n=k)" when fewer than the row's seeds have it)."""
+    head = "| system | seeds | " + " | ".join(f"{trials} {backend}" for trials, backend in columns) + " |"
+    lines = [head, "|---" * (len(columns) + 2) + "|"]
+    for name in names:
+        systems = seed_systems(table, name)
+        cells = []
+        for trials, backend in columns:
+            rows = [(system, table[(system, backend, trials)]) for _, system in systems
+                    if (system, backend, trials) in table]
+            if not rows:
+                cells.append("n/a")
+                continue
+            eer = mean_std([_number(r[0], f"{s} {backend} {trials} EER") for s, r in rows])
+            dcf = mean_std([_number(r[1], f"{s} {backend} {trials} minDCF(0.01)") for s, r in rows])
+            cell = (f"{eer[0]:.2f} ± {'n/a' if eer[1] is None else f'{eer[1]:.2f}'} / "
+                    f"{dcf[0]:.4f} ± {'n/a' if dcf[1] is None else f'{dcf[1]:.4f}'}")
+            cells.append(cell + (f" (n={len(rows)})" if len(rows) != len(systems) else ""))
+        seeds = ",".join(str(k) for k, _ in systems) or "none"
+        lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

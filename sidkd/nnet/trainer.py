@@ -13,7 +13,6 @@ import json
 import logging
 import os
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -25,12 +24,12 @@ from sidkd.nnet.data import (
     ChunkBatchDataset,
     SpeakerBalancedBatches,
     TrainingAudio,
-    load_teacher_vectors,
 )
 from sidkd.nnet.features import FeatureFrontEnd
 from sidkd.nnet.loop import StepResult, fit, init_session, make_optimizer, make_scheduler, seed_everything
 from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, margin_at
 from sidkd.nnet.models import build_model
+from sidkd.nnet.teacher_targets import FixedCropBatchDataset, build_kd_head, check_target, prepare_teacher
 
 __all__ = ["StudentWithHeads", "joint_loss", "load_config", "train", "frontend_from_config", "load_embedder",
            "model_description", "worker_init"]
@@ -45,7 +44,8 @@ DEFAULTS = {
     "model": {"type": "resnet", "depths": [2, 2, 2, 2], "width": 16, "embedding_dim": 256,
               "pooling": "attentive", "attention_dim": 128},
     "loss": {"aam": {"margin": 0.2, "scale": 32.0, "sub_centers": 1, "margin_warmup_epochs": [0, 0]},
-             "kd": {"weight": 0.0, "normalisation": "length"}},
+             "kd": {"weight": 0.0, "normalisation": "length", "target": "ivector",
+                    "lda": {"dim": 150, "whiten": True}, "relation": {"loss": "mse", "temperature": 0.1}}},
     "data": {"batch_size": 128, "utts_per_speaker": 2, "speaker_weight_power": 0.5, "chunks_per_epoch": None,
              "num_workers": 0},
     "augment": {},
@@ -127,6 +127,7 @@ def model_description(config: dict, num_classes: int, speakers: list[str], teach
     return {"format": ckpt.CHECKPOINT_FORMAT, "version": ckpt.FORMAT_VERSION, "features": config["features"],
             "model": config["model"], "aam": config["loss"]["aam"], "num_classes": num_classes,
             "teacher_dim": teacher_dim, "kd_normalisation": config["loss"]["kd"]["normalisation"],
+            "kd_target": config["loss"]["kd"].get("target", "ivector"),
             "speakers": speakers}
 
 
@@ -143,9 +144,10 @@ def load_embedder(model_dir: str, which: str = "final.pt") -> tuple[nn.Module, d
 
 
 def train(config: dict, train_dir: str, out_dir: str, teacher_rspec: str | None = None, resume: bool = False,
-          stop_after_epoch: int | None = None) -> tuple[str, StudentWithHeads]:
+          stop_after_epoch: int | None = None, teacher_crops: str | None = None) -> tuple[str, StudentWithHeads]:
     """Train; returns the path of final.pt (or of the last checkpoint when stopped early) and this
-    process's trained (not averaged) model."""
+    process's trained (not averaged) model. ``teacher_crops``: the crops file of the crop targets
+    (default: ``crops`` beside the teacher scp)."""
     session = init_session(config["device"])
     seed = int(config["seed"])
     seed_everything(seed)
@@ -154,22 +156,18 @@ def train(config: dict, train_dir: str, out_dir: str, teacher_rspec: str | None 
     kd_weight = float(kd_conf["weight"])
     feat_conf = config["features"]
     frontend = frontend_from_config(feat_conf)
+    # the dither noise is a random stream too: from the training seed unless the yaml fixes it
+    frontend.options.setdefault("dither_seed", seed)
     sample_rate = int(feat_conf.get("sample_rate", 16000))
     chunk_samples = int(round(float(feat_conf["chunk_seconds"]) * sample_rate))
 
     audio = TrainingAudio(train_dir, sample_rate)
-    teacher = None
+    teacher = crop_teacher = None
+    check_target(kd_conf["target"])
     if kd_weight > 0:
         if not teacher_rspec:
             raise DataError("kd weight > 0 needs the teacher vectors (--teacher-scp)")
-        vectors, present = load_teacher_vectors(teacher_rspec, audio.utts)
-        missing = int((~present).sum())
-        for utt in np.array(audio.utts)[~present][:20]:
-            log.warning("no teacher vector for %s: skipped", utt)
-        log.info("teacher vectors from %s: %d utterances in, %d kept + %d skipped for lack of one",
-                 teacher_rspec, len(present), int(present.sum()), missing)
-        audio.keep(present)
-        teacher = vectors[present]
+        teacher, crop_teacher = prepare_teacher(kd_conf, teacher_rspec, audio, chunk_samples, teacher_crops)
     sampler = SpeakerBalancedBatches.from_conf(audio, data_conf, chunk_samples, session.world, seed)
     batch_size, steps_per_epoch = sampler.batch_size, sampler.num_batches
     num_classes = len(audio.speakers)
@@ -179,8 +177,7 @@ def train(config: dict, train_dir: str, out_dir: str, teacher_rspec: str | None 
                      int(aam_conf["sub_centers"]))
     kd = None
     if teacher is not None:
-        kd = TeacherDistillation(embedder.embedding_dim, teacher.shape[1], kd_conf["normalisation"])
-        kd.normalizer.fit(teacher)
+        kd = build_kd_head(kd_conf, embedder.embedding_dim, teacher)
     model = StudentWithHeads(embedder, aam, kd).to(session.device)
     num_epochs = int(optim_conf["num_epochs"])
     optimizer = make_optimizer(model.parameters(), optim_conf)
@@ -195,15 +192,17 @@ def train(config: dict, train_dir: str, out_dir: str, teacher_rspec: str | None 
     per_rank = batch_size // session.world
     positions = slice(session.rank * per_rank, (session.rank + 1) * per_rank)
     log.info("training: %d speakers, %d utterances, %d steps/epoch x %d epochs, batch %d (%d per process x %d), "
-             "kd weight %g, device %s", num_classes, len(audio.utts), steps_per_epoch, num_epochs, batch_size,
-             per_rank, session.world, kd_weight, session.device)
+             "kd weight %g (target %s), seed %d, device %s", num_classes, len(audio.utts), steps_per_epoch,
+             num_epochs, batch_size, per_rank, session.world, kd_weight, kd_conf["target"], seed, session.device)
     augment = AugmentConfig.from_dict(config.get("augment"))
     workers = int(data_conf["num_workers"])
 
     def batches(epoch: int):
         chosen = sampler.epoch(epoch)
-        dataset = ChunkBatchDataset(audio, frontend, chunk_samples, augment, chosen, list(range(len(chosen))),
-                                    seed, epoch, positions, teacher)
+        args = (audio, frontend, chunk_samples, augment, chosen, list(range(len(chosen))), seed, epoch, positions,
+                teacher)
+        dataset = (FixedCropBatchDataset(*args, crop_teacher=crop_teacher) if crop_teacher is not None
+                   else ChunkBatchDataset(*args))
         return torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
                                            worker_init_fn=worker_init if workers else None)
 

@@ -37,3 +37,23 @@ def test_a_column_without_backend_is_an_error(tmp_path):
     path.write_text("\t".join(RESULTS_HEADER) + "\n")
     with pytest.raises(ProgramError, match="trials:backend"):
         results_table.main(["--systems", "src", "--columns", "sc_test", str(path)])
+
+
+def test_seed_aggregation_mean_and_sample_std(tmp_path, capsys):
+    path = str(tmp_path / "results.tsv")
+    for seed, eer, dcf in ((1, "1.00", "0.5000"), (2, "2.00", "0.6000"), (10, "4.00", "0.7000")):
+        update_results_table(path, [f"kd_seed{seed}", "cosine", "test", eer, dcf, "0.9"])
+    update_results_table(path, ["kd_seed1", "plda", "test", "3.00", "0.4000", "0.9"])
+    update_results_table(path, ["kd_seedless", "cosine", "test", "50.00", "0.9", "0.9"])  # not a seed of kd
+    update_results_table(path, ["kd", "cosine", "test", "60.00", "0.9", "0.9"])  # nor is the bare name
+    update_results_table(path, ["nokd_seed3", "cosine", "test", "5.00", "0.5000", "0.9"])
+    results_table.main(["--aggregate-seeds", "true", "--systems", "kd nokd other", "--columns",
+                        "test:cosine test:plda", path])
+    # EER 1, 2, 4: mean 7/3, sample std sqrt(((4/3)² + (1/3)² + (5/3)²) / 2) = sqrt(7/3) = 1.5275
+    # minDCF .5, .6, .7: mean .6, std .1
+    assert capsys.readouterr().out == (
+        "| system | seeds | test cosine | test plda |\n"
+        "|---|---|---|---|\n"
+        "| kd | 1,2,10 | 2.33 ± 1.53 / 0.6000 ± 0.1000 | 3.00 ± n/a / 0.4000 ± n/a (n=1) |\n"
+        "| nokd | 3 | 5.00 ± n/a / 0.5000 ± n/a | n/a |\n"
+        "| other | none | n/a | n/a |\n")

@@ -18,6 +18,7 @@ class StandInFbankOptions:
     frame_shift: float = 10.0
     sample_frequency: float = 16000.0
     dither: float = 0.0
+    dither_seed: int = 0
 
 
 def standin_fbank(samples, opts):

@@ -237,6 +237,33 @@ def test_stages9to11_transfer(recipe, monkeypatch):
     assert abs(score_short - cosine(whole_xv[enroll], cropped[test_utt], mean)) < 1e-4
 
 
+def test_stages6to8_dev_split_seeds_and_crop_targets(recipe, monkeypatch):
+    """--dev-split true: the students train on data/train_dev_train and are scored on the held-out
+    speakers' trials; --student-seeds gives <name>_seed<k> and the mean ± std table; a crop target
+    brings the crop i-vectors of stage 6."""
+    import json
+
+    monkeypatch.chdir(recipe)
+    run_recipe(recipe, "--stage", "6", "--stop-stage", "8", "--dev-split", "true", "--dev-num-speakers", "2",
+               "--student-seeds", "1 2", "--kd-target", "crop_lda")
+    dev_spk = {row[1] for row in lines(os.path.join(recipe, "data", "train_dev", "utt2spk"))}
+    train_spk = {row[1] for row in lines(os.path.join(recipe, "data", "train_dev_train", "utt2spk"))}
+    assert len(dev_spk) == 2 and not dev_spk & train_spk and not any(s.startswith("ls") for s in dev_spk)
+    assert os.path.isfile(os.path.join(recipe, "exp", "ivectors_train_crops", "crops"))
+    rows = results_rows(recipe)
+    for system in ("student_nokd_dev_seed1", "student_nokd_dev_seed2", "student_kd_dev_seed1", "student_kd_dev_seed2"):
+        with open(os.path.join(recipe, "exp", system, "model.json")) as handle:
+            desc = json.load(handle)
+        assert not set(desc["speakers"]) & dev_spk
+        assert {r[1] for r in rows if r[0] == system and r[2] == "train_dev"} == BACKENDS
+        log = open(os.path.join(recipe, "exp", system, "log", "train.log")).read()
+        assert ("teacher target crop_lda:" in log) == ("_kd_" in system)
+    assert desc["kd_target"] == "crop_lda"
+    table = open(os.path.join(recipe, "exp", "student_seeds_table_dev.md")).read().splitlines()
+    assert [line.split("|")[1:3] for line in table[2:]] == [[" student_nokd_dev ", " 1,2 "],
+                                                            [" student_kd_dev ", " 1,2 "]]
+
+
 # Keep last: rerunning stage 0 rebuilds the data dirs (and so drops their features).
 def test_rerun_stage0_is_idempotent(recipe):
     before = open(os.path.join(recipe, "data/test/trials")).read()

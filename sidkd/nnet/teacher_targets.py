@@ -1,0 +1,321 @@
+"""What the student is distilled towards: the teacher targets of ``loss.kd.target`` (docs/student.md).
+
+The teacher's raw i-vector is total variability (speaker, channel and content together); the other
+targets move the target into the teacher's speaker subspace, onto the speaker, or onto the very crop
+the student sees. Every target is built once, before training, from the training teacher vectors:
+
+- ``ivector``:          t_u, the utterance's i-vector (the original recipe).
+- ``lda``:              L (t_u − μ), the LDA of the training i-vectors (sidkd.backend.lda, the space the
+                        teacher's PLDA scores in). ``lda.whiten: true``: Kaldi's LDA, within-class
+                        covariance the identity; false: the orthogonal projection onto the same
+                        subspace (coordinates in an orthonormal basis of L's rows), i-vector scale kept.
+- ``speaker_mean``:     m_s = n(mean_{u ∈ s} n(t_u − μ)) for the utterance's speaker s, n(x) = x/‖x‖:
+                        no channel or content of the one utterance is left in the target.
+- ``speaker_mean_lda``: the same over the LDA-projected vectors.
+- ``crop``:             the i-vector of the crop the student sees: crops come only from the fixed
+                        positions of a crops file (steps/extract_crop_ivectors.sh), each with its own
+                        i-vector ``<utt>-crop<k>``.
+- ``crop_lda``:         the same, LDA-projected (LDA trained on the crop i-vectors).
+- ``relation``:         no projection head: the student's batch cosine-similarity matrix is matched to
+                        the teacher's, computed from the LDA-projected, length-normalised vectors of
+                        the same crops' utterances (``relation.loss``: mse over the off-diagonal
+                        entries, or kl between the rows' softmax at ``relation.temperature``).
+
+After this, the per-utterance targets go through the fixed ``normalisation`` of TeacherDistillation
+(``relation`` normalises itself).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from sidkd.backend.lda import compute_lda
+from sidkd.errors import DataError
+from sidkd.io.ark import check_finite, iter_archive
+from sidkd.nnet.data import ChunkBatchDataset, TrainingAudio, load_teacher_vectors
+from sidkd.nnet.losses import TeacherDistillation
+
+__all__ = ["TARGETS", "RELATION_LOSSES", "lda_projection", "speaker_means", "read_crops", "CropTeacher",
+           "FixedCropBatchDataset", "RelationDistillation", "build_targets", "build_kd_head", "crop_starts",
+           "prepare_teacher", "default_crops_path"]
+
+log = logging.getLogger(__name__)
+
+TARGETS = ("ivector", "lda", "speaker_mean", "speaker_mean_lda", "crop", "crop_lda", "relation")
+RELATION_LOSSES = ("mse", "kl")
+LDA_TARGETS = ("lda", "speaker_mean_lda", "crop_lda", "relation")
+CROP_TARGETS = ("crop", "crop_lda")
+
+
+def check_target(target: str) -> str:
+    if target not in TARGETS:
+        raise DataError(f"unknown teacher target loss.kd.target={target!r}; expected one of {TARGETS}")
+    return target
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-30)
+
+
+def lda_projection(vectors: np.ndarray, labels: np.ndarray, dim: int, whiten: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(matrix (dim, R), offset (dim,)) of y = matrix·t + offset, trained on (vectors, speaker labels).
+
+    whiten: Kaldi's LDA (within-class covariance of y the identity). Otherwise the orthogonal
+    projection onto the same dim-dimensional subspace, in an orthonormal basis of it (so distances
+    inside the subspace are the i-vectors' own)."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    lda = compute_lda(vectors, labels, dim)
+    if whiten:
+        return lda.matrix, lda.offset
+    basis, _ = np.linalg.qr(lda.matrix.T)  # (R, dim), columns orthonormal, same span as L's rows
+    matrix = basis.T
+    return matrix, -matrix @ vectors.mean(axis=0)
+
+
+def speaker_means(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per row, the unit-length mean of the unit-length, centred vectors of its speaker (N, R)."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    labels = np.asarray(labels)
+    unit = _unit(vectors - vectors.mean(axis=0))
+    out = np.empty_like(unit)
+    for label in np.unique(labels):
+        rows = labels == label
+        out[rows] = _unit(unit[rows].mean(axis=0))
+    return out
+
+
+def crop_starts(num_frames: int, crop_frames: int, num_crops: int) -> list[int]:
+    """The fixed crop positions of an utterance of ``num_frames`` frames: ``num_crops`` starts spread
+    evenly from the first to the last possible one (duplicates dropped); one start (0, the whole
+    utterance) when it is no longer than a crop."""
+    if num_frames <= crop_frames or num_crops <= 1:
+        return [0] if num_frames <= crop_frames else [(num_frames - crop_frames) // 2]
+    starts = np.rint(np.linspace(0, num_frames - crop_frames, num_crops)).astype(int)
+    return sorted(set(int(s) for s in starts))
+
+
+def read_crops(path: str) -> dict[str, tuple[str, int, int]]:
+    """crop key -> (utterance, start frame, number of frames) from lines ``<crop> <utt> <start> <num>``."""
+    crops: dict[str, tuple[str, int, int]] = {}
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: no such crops file (made by steps/extract_crop_ivectors.sh)")
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 4:
+                raise DataError(f"{path}:{number}: expected '<crop> <utt> <start-frame> <num-frames>', got {line.strip()!r}")
+            try:
+                start, count = int(fields[2]), int(fields[3])
+            except ValueError:
+                raise DataError(f"{path}:{number}: start and length must be integers, got {line.strip()!r}") from None
+            if start < 0 or count < 1:
+                raise DataError(f"{path}:{number}: crop {fields[0]!r} has start {start} and length {count}")
+            if fields[0] in crops:
+                raise DataError(f"{path}:{number}: duplicate crop key {fields[0]!r}")
+            crops[fields[0]] = (fields[1], start, count)
+    if not crops:
+        raise DataError(f"{path}: no crops")
+    return crops
+
+
+def read_frame_shift(crops_path: str) -> float:
+    """Seconds per frame of a crops file's positions: the ``frame_shift`` file beside it (as in a
+    Kaldi data dir)."""
+    path = os.path.join(os.path.dirname(crops_path) or ".", "frame_shift")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = float(handle.read().strip())
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read the frame shift of {crops_path} ({exc})") from None
+    if value <= 0:
+        raise DataError(f"{path}: frame shift must be > 0, got {value}")
+    return value
+
+
+class CropTeacher:
+    """The crops the student may see, each with its teacher vector: for utterance i,
+    ``positions[i]`` is a list of (start sample, row of ``vectors``)."""
+
+    def __init__(self, crops_path: str, teacher_rspec: str, utts: list[str], sample_rate: int, chunk_samples: int):
+        crops = read_crops(crops_path)
+        frame_shift = read_frame_shift(crops_path)
+        samples_per_frame = frame_shift * sample_rate
+        chunk_frames = chunk_samples / samples_per_frame
+        index = {u: i for i, u in enumerate(utts)}
+        rows: list[np.ndarray] = []
+        self.positions: list[list[tuple[int, int]]] = [[] for _ in utts]
+        self.keys: list[str] = []
+        dim = None
+        for key, vector in iter_archive(teacher_rspec):
+            if key not in crops:
+                continue
+            utt, start, count = crops[key]
+            if utt not in index:
+                continue
+            # A crop must be what the student's slice is: the chunk length, or (start 0) a whole
+            # utterance shorter than a chunk, which the student sees repeated end to end.
+            if abs(count - chunk_frames) > 0.5 and not (start == 0 and count < chunk_frames):
+                raise DataError(f"{crops_path}: crop {key!r} is {count} frames ({count * frame_shift:g} s), the "
+                                f"student's chunks are {chunk_frames:g} frames (features.chunk_seconds)")
+            vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+            check_finite(key, vector)
+            if dim is None:
+                dim = len(vector)
+            elif len(vector) != dim:
+                raise DataError(f"{teacher_rspec}: crop vector {key!r} has dimension {len(vector)}, expected {dim}")
+            self.positions[index[utt]].append((int(round(start * samples_per_frame)), len(rows)))
+            rows.append(vector)
+            self.keys.append(key)
+        if dim is None:
+            raise DataError(f"{teacher_rspec}: no vector for any crop of {crops_path} of a training utterance")
+        for pos in self.positions:
+            pos.sort()
+        self.vectors = np.stack(rows)
+        self.present = np.array([bool(p) for p in self.positions])
+        self.chunk_samples = chunk_samples
+
+    def keep(self, mask: np.ndarray) -> None:
+        """Follow TrainingAudio.keep: drop the utterances where mask is False."""
+        self.positions = [p for p, k in zip(self.positions, mask) if k]
+        self.present = self.present[mask]
+
+    def row_utterances(self) -> np.ndarray:
+        """The utterance index of every row of ``vectors`` (for the LDA's speaker labels)."""
+        owner = np.empty(len(self.vectors), dtype=np.int64)
+        for utt, pos in enumerate(self.positions):
+            for _, row in pos:
+                owner[row] = utt
+        return owner
+
+    def draw(self, utt: int, samples: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """(crop samples float32, teacher row): one of the utterance's fixed crops, uniformly."""
+        start, row = self.positions[utt][int(rng.integers(len(self.positions[utt])))]
+        length = self.chunk_samples
+        if len(samples) < length:  # a short utterance (its one crop starts at 0), repeated end to end
+            return np.tile(samples, -(-length // len(samples)))[:length].astype(np.float32), row
+        # frame rounding can put the end up to half a frame past the audio: slide back
+        start = min(start, len(samples) - length)
+        return samples[start:start + length].astype(np.float32), row
+
+
+class FixedCropBatchDataset(ChunkBatchDataset):
+    """ChunkBatchDataset whose crops come only from the CropTeacher's positions, each batch row
+    with the teacher vector of its own crop (``teacher`` is then indexed by crop row)."""
+
+    def __init__(self, *args, crop_teacher: CropTeacher, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.crop_teacher = crop_teacher
+
+    def __getitem__(self, i: int):
+        batch, batch_id = self.batches[i], self.batch_ids[i]
+        feats, rows = [], []
+        for j in range(len(batch))[self.positions]:
+            utt = batch[j]
+            rng = np.random.default_rng([self.seed, self.epoch, batch_id, j, 2])
+            x, row = self.crop_teacher.draw(utt, self.audio.samples[utt], rng)
+            feats.append(self.augmented_features(x, rng, utt))
+            rows.append(row)
+        utts = np.array([batch[j] for j in range(len(batch))[self.positions]])
+        labels = torch.from_numpy(self.audio.labels[utts])
+        teacher = torch.from_numpy(self.teacher[np.array(rows)])
+        return torch.from_numpy(np.stack(feats)), labels, teacher
+
+
+class RelationDistillation(nn.Module):
+    """L_rel between the batch's cosine-similarity matrices, S_s = n(z) n(z)ᵀ of the student and
+    S_t = n(t) n(t)ᵀ of the teacher vectors t (LDA space), over the pairs i ≠ j:
+    mse: mean (S_s − S_t)²; kl: mean over rows i of KL(softmax(S_t,i·/τ) ‖ softmax(S_s,i·/τ)).
+    No parameters: nothing maps the student into the teacher's space."""
+
+    def __init__(self, loss: str = "mse", temperature: float = 0.1):
+        super().__init__()
+        if loss not in RELATION_LOSSES:
+            raise DataError(f"unknown loss.kd.relation.loss {loss!r}; expected one of {RELATION_LOSSES}")
+        if temperature <= 0:
+            raise DataError(f"loss.kd.relation.temperature must be > 0, got {temperature}")
+        self.loss, self.temperature = loss, float(temperature)
+
+    def forward(self, z: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        n = z.shape[0]
+        if n < 2:
+            return z.new_zeros(())
+        zs = nn.functional.normalize(z, dim=1)
+        zt = nn.functional.normalize(teacher.to(z.dtype), dim=1)
+        s_student, s_teacher = zs @ zs.T, zt @ zt.T
+        off = ~torch.eye(n, dtype=torch.bool, device=z.device)
+        if self.loss == "mse":
+            return ((s_student - s_teacher)[off] ** 2).mean()
+        # rows without the diagonal (a vector's similarity to itself is 1 on both sides)
+        log_p_student = torch.log_softmax(s_student[off].view(n, n - 1) / self.temperature, dim=1)
+        log_p_teacher = torch.log_softmax(s_teacher[off].view(n, n - 1) / self.temperature, dim=1)
+        return (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(1).mean()
+
+
+def default_crops_path(teacher_rspec: str) -> str:
+    """The crops file beside the teacher scp (steps/extract_crop_ivectors.sh writes both)."""
+    kind, sep, path = teacher_rspec.partition(":")
+    return os.path.join(os.path.dirname(path if sep else kind) or ".", "crops")
+
+
+def prepare_teacher(kd_conf: dict, teacher_rspec: str, audio: TrainingAudio, chunk_samples: int,
+                    crops_path: str | None = None) -> tuple[np.ndarray, CropTeacher | None]:
+    """(targets, CropTeacher or None) of ``loss.kd.target``. Utterances without a teacher vector (for
+    the crop targets: without any crop vector) are dropped from ``audio``, named and counted."""
+    target = check_target(kd_conf.get("target", "ivector"))
+    crop_teacher = None
+    if target in CROP_TARGETS:
+        crops_path = crops_path or default_crops_path(teacher_rspec)
+        crop_teacher = CropTeacher(crops_path, teacher_rspec, audio.utts, audio.sample_rate, chunk_samples)
+        present = crop_teacher.present
+    else:
+        vectors, present = load_teacher_vectors(teacher_rspec, audio.utts)
+    missing = int((~present).sum())
+    for utt in np.array(audio.utts)[~present][:20]:
+        log.warning("no teacher vector for %s: skipped", utt)
+    log.info("teacher vectors from %s: %d utterances in, %d kept + %d skipped for lack of one",
+             teacher_rspec, len(present), int(present.sum()), missing)
+    audio.keep(present)
+    if crop_teacher is not None:
+        crop_teacher.keep(present)
+        log.info("teacher target %s: %d crops from %s, %.2f per utterance", target, len(crop_teacher.vectors),
+                 crops_path, len(crop_teacher.vectors) / max(1, int(present.sum())))
+        return build_targets(kd_conf, crop_teacher.vectors, audio.labels[crop_teacher.row_utterances()]), crop_teacher
+    return build_targets(kd_conf, vectors[present], audio.labels), None
+
+
+def build_targets(kd_conf: dict, vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The training targets (N, d) float32 of ``loss.kd.target`` from the teacher vectors (N, R) of
+    the training rows (utterances, or crops for the crop targets) and their speaker labels."""
+    target = check_target(kd_conf.get("target", "ivector"))
+    x = np.asarray(vectors, dtype=np.float64)
+    if target in LDA_TARGETS:
+        lda_conf = kd_conf.get("lda") or {}
+        dim = int(lda_conf.get("dim", 150))
+        if dim > x.shape[1]:
+            raise DataError(f"loss.kd.lda.dim {dim} exceeds the teacher dimension {x.shape[1]}")
+        matrix, offset = lda_projection(x, labels, dim, bool(lda_conf.get("whiten", True)))
+        x = x @ matrix.T + offset
+        log.info("teacher targets %s: LDA %d -> %d (%s) on %d vectors of %d speakers", target, vectors.shape[1], dim,
+                 "within-class whitened" if lda_conf.get("whiten", True) else "orthogonal projection", len(x),
+                 len(np.unique(labels)))
+    if target in ("speaker_mean", "speaker_mean_lda"):
+        x = speaker_means(x, labels)
+    return x.astype(np.float32)
+
+
+def build_kd_head(kd_conf: dict, embedding_dim: int, targets: np.ndarray) -> nn.Module:
+    """The distillation module of ``loss.kd.target``: the projection + MSE of TeacherDistillation
+    (normaliser fitted on the targets), or the parameter-free relation loss."""
+    if check_target(kd_conf.get("target", "ivector")) == "relation":
+        rel = kd_conf.get("relation") or {}
+        return RelationDistillation(rel.get("loss", "mse"), float(rel.get("temperature", 0.1)))
+    kd = TeacherDistillation(embedding_dim, targets.shape[1], kd_conf["normalisation"])
+    kd.normalizer.fit(targets)
+    return kd

@@ -1,0 +1,63 @@
+"""local/make_dev_split.sh: the validation speakers are held out whole, never of an excluded
+(prefixed) corpus, their trials pair only them, and a student trained on the train part has
+never seen one of them."""
+
+import json
+import subprocess
+
+from nnet_helpers import make_tiny_data, tiny_config
+
+from sidkd.io.datadir import read_utt2spk
+from tests.conftest import REPO_ROOT, tool_env
+
+
+def _split(data, out, seed=777, num=2, exclude="spk0"):
+    proc = subprocess.run(["local/make_dev_split.sh", "--num-speakers", str(num), "--seed", str(seed),
+                           "--exclude-prefixes", exclude, data, f"{out}/tr", f"{out}/dev"], cwd=REPO_ROOT,
+                          env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc
+
+
+def test_dev_split_is_speaker_disjoint_from_what_the_student_trains_on(tmp_path, standin_fbank_backend):
+    from sidkd.nnet.trainer import load_config, train
+
+    data, _ = make_tiny_data(str(tmp_path), speakers=6, utts=3)
+    proc = _split(data, str(tmp_path / "a"))
+    assert proc.returncode == 0, proc.stdout
+    assert "2 speakers, 6 utterances, 15 trials (6 target)" in proc.stdout
+    full = read_utt2spk(f"{data}/utt2spk")
+    train_part = read_utt2spk(f"{tmp_path}/a/tr/utt2spk")
+    dev = read_utt2spk(f"{tmp_path}/a/dev/utt2spk")
+    dev_speakers = set(dev.values())
+    assert len(dev_speakers) == 2 and "spk0" not in dev_speakers  # spk0 is of the excluded "corpus"
+    assert not dev_speakers & set(train_part.values())
+    assert sorted({**dev, **train_part}) == sorted(full)
+    assert not set(dev) & set(train_part)
+    with open(f"{tmp_path}/a/dev/trials") as f:
+        trials = [line.split() for line in f]
+    assert len(trials) == 15
+    for enroll, test, label in trials:
+        assert enroll in dev and test in dev
+        assert label == ("target" if dev[enroll] == dev[test] else "nontarget")
+    # seeded: the same seed gives the same split, and the held-out list is kept with it
+    again = _split(data, str(tmp_path / "b"))
+    assert again.returncode == 0
+    assert read_utt2spk(f"{tmp_path}/b/dev/utt2spk") == dev
+    with open(f"{tmp_path}/a/dev/held_out.spk") as f:
+        assert f.read().split() == sorted(dev_speakers)
+    # the student trained on the train part knows none of the held-out speakers
+    conf = tiny_config()
+    conf["optim"].update(num_epochs=1, average_last=1)
+    conf["loss"]["kd"]["weight"] = 0.0
+    train(load_config(None, conf), f"{tmp_path}/a/tr", str(tmp_path / "exp"))
+    with open(tmp_path / "exp" / "model.json") as f:
+        trained_on = set(json.load(f)["speakers"])
+    assert trained_on == set(train_part.values()) and not trained_on & dev_speakers
+
+
+def test_dev_split_needs_enough_candidates(tmp_path):
+    data, _ = make_tiny_data(str(tmp_path), speakers=3, utts=2)
+    proc = _split(data, str(tmp_path / "a"), num=2, exclude="spk0")
+    assert proc.returncode != 0
+    assert "asked for 2 held-out speakers, only 2 candidates" in proc.stdout
+    assert not (tmp_path / "a" / "dev").exists() and not (tmp_path / "a" / "tr").exists()
