@@ -49,17 +49,38 @@ transfer_kd_weight=0             # β of an MSE to the sc_train i-vectors (exp/i
 transfer_procs=1                 # >1: torchrun DistributedDataParallel processes
 transfer_lda_dim=100             # LDA before the PLDA trained on sc_train (150 speakers with >= 2 clips)
 test_crops="1 2"                 # test-side crops of data/test (seconds) in stage 11
+ablations=true                   # false: a quick run without the ablations: of the students only
+                                 # exp/student_kd, of the transfers only the full one (exp/transfer_msce_kl)
 help_message="Usage: $0 [--stage N] [--stop-stage M] [--corpus-root DIR] [--nj N] [options]
 Options (defaults in this script): --splits-dir --long-corpus --extra-train-corpora --short-corpus
   --ivector-num-gauss --ivector-dim --ubm-num-iters --ivector-num-iters --ivector-num-gselect
   --ivector-min-post (defaults in conf/ivector.conf)
   --baseline-sets --lda-dim --asnorm-top-n --student-conf --student-procs --kd-weight --kd-norm
   --kd-norm-alt --transfer-conf --transfer-source --transfer-sub-centers --transfer-kl-weight
-  --transfer-long-view --transfer-kd-weight --transfer-procs --transfer-lda-dim --test-crops"
+  --transfer-long-view --transfer-kd-weight --transfer-procs --transfer-lda-dim --test-crops
+  --ablations true|false"
 . utils/parse_options.sh
 
 data=data
 mfccdir=mfcc
+case $ablations in true|false) ;; *) echo "$0: --ablations must be true or false, got '$ablations'" >&2; exit 1;; esac
+
+# Wall time of every stage: a row (stage, seconds, date, nj, threads) appended to
+# exp/stage_times.tsv, where threads = the cores a training takes; a summary line at the end.
+stage_times=exp/stage_times.tsv
+train_threads=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
+stage_start=0
+run_summary=
+run_seconds=0
+begin_stage() { stage_start=$(date +%s); }
+end_stage() {
+  local seconds=$(( $(date +%s) - stage_start ))
+  mkdir -p exp
+  [ -s $stage_times ] || printf 'stage\tseconds\tdate\tnj\tthreads\n' > $stage_times
+  printf '%s\t%s\t%s\t%s\t%s\n' "$1" $seconds "$(date -u +%Y-%m-%dT%H:%M:%SZ)" $nj $train_threads >> $stage_times
+  run_summary="$run_summary $1:${seconds}s"
+  run_seconds=$(( run_seconds + seconds ))
+}
 
 # Scores one system on one trial set with the four back-ends: cosine and LDA+PLDA, each with and
 # without AS-norm (cohort: the training vectors). Rows go to exp/results.tsv; a DET plot of the four
@@ -86,15 +107,18 @@ score_backends() {
 
 # Stage 0: Kaldi data directories from the corpus folders, speaker-disjoint, with all-pairs trials.
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  begin_stage
   local/prepare_data.sh --corpus-root "$corpus_root" --splits-dir "$splits_dir" \
     --long-corpus "$long_corpus" --extra-train-corpora "$extra_train_corpora" \
     --short-corpus "$short_corpus" $data
+  end_stage 0
 fi
 
 # Stage 1: MFCCs (conf/mfcc.conf: Kaldi voxceleb v1 values) and energy VAD (conf/vad.conf) for
 # every data dir. Utterances that cannot be read or are shorter than a frame are skipped and named
 # in exp/make_mfcc/<name>/*.log; fix_data_dir.sh then drops them from the data dir and says so.
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  begin_stage
   for name in train test sc_train sc_test; do
     steps/make_mfcc.sh --nj $nj --cmd "$train_cmd" --mfcc-config conf/mfcc.conf \
       --write-utt2num-frames true $data/$name exp/make_mfcc/$name $mfccdir
@@ -103,35 +127,43 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
       $data/$name exp/make_vad/$name $mfccdir
     utils/fix_data_dir.sh $data/$name
   done
+  end_stage 1
 fi
 
 # Stage 2: the UBMs of the i-vector teacher on data/train's voiced frames (MFCC + deltas, sliding
 # CMN: conf/ivector_{deltas,cmvn}.conf): diagonal (mixing-up init + EM), then full covariance.
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  begin_stage
   steps/train_diag_ubm.sh --nj $nj --cmd "$train_cmd" --num-gaussians $ivector_num_gauss \
     --num-iters $ubm_num_iters $data/train exp/diag_ubm
   steps/train_full_ubm.sh --nj $nj --cmd "$train_cmd" --num-iters $ubm_num_iters \
     --num-gselect $ivector_num_gselect $data/train exp/diag_ubm exp/full_ubm
+  end_stage 2
 fi
 
 # Stage 3: the total-variability i-vector extractor (Kaldi's formulation) on data/train.
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  begin_stage
   steps/train_ivector_extractor.sh --nj $nj --cmd "$train_cmd" --ivector-dim $ivector_dim \
     --num-iters $ivector_num_iters --num-gselect $ivector_num_gselect --min-post $ivector_min_post \
     exp/full_ubm $data/train exp/extractor
+  end_stage 3
 fi
 
 # Stage 4: i-vectors (ivector.scp), speaker means (spk_ivector.scp) and num_utts.ark per data dir.
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  begin_stage
   for name in train test sc_train sc_test; do
     steps/extract_ivectors.sh --nj $nj --cmd "$train_cmd" --num-gselect $ivector_num_gselect \
       --min-post $ivector_min_post exp/extractor $data/$name exp/ivectors_$name
   done
+  end_stage 4
 fi
 
 # Stage 5: the i-vector baseline. LDA and PLDA are trained on the train speakers with >= 2
 # utterances (REFERENCE.md); scoring subtracts the mean of all train i-vectors.
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  begin_stage
   steps/train_plda.sh --cmd "$train_cmd" --lda-dim $lda_dim --num-iters 10 \
     exp/ivectors_train/ivector.scp $data/train exp/ivectors_train/plda_lda$lda_dim
   for x in $baseline_sets; do
@@ -139,35 +171,44 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
       exp/ivectors_train/plda_lda$lda_dim $x
   done
   column -t -s$'\t' exp/results.tsv
+  end_stage 5
 fi
 
 student_systems="student_nokd student_kd${kd_norm_alt:+ student_kd_$kd_norm_alt}"
+[ $ablations = true ] || { student_systems=student_kd; kd_norm_alt=; }
 
 # Stage 6: the student ResNet, distilled from the i-vector teacher (exp/student_kd, λ = $kd_weight,
 # and exp/student_kd_$kd_norm_alt with the other teacher normalisation) and the ablation without the
 # teacher (exp/student_nokd, λ = 0), all with the same config and seed. Training time in
 # exp/<system>/train_seconds; rerunning resumes from the last epoch checkpoint.
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
-  steps/train_student.sh --cmd "$cuda_cmd" --nnet-config $student_conf --num-procs $student_procs \
-    --kd-weight 0 $data/train none exp/student_nokd
+  begin_stage
+  if [ $ablations = true ]; then
+    steps/train_student.sh --cmd "$cuda_cmd" --nnet-config $student_conf --num-procs $student_procs \
+      --kd-weight 0 $data/train none exp/student_nokd
+  fi
   for norm in $kd_norm $kd_norm_alt; do
     dir=exp/student_kd; [ $norm = $kd_norm ] || dir=exp/student_kd_$norm
     steps/train_student.sh --cmd "$cuda_cmd" --nnet-config $student_conf --num-procs $student_procs \
       --kd-weight $kd_weight --kd-normalisation $norm $data/train exp/ivectors_train/ivector.scp $dir
   done
+  end_stage 6
 fi
 
 # Stage 7: student embeddings of data/train (back-end training, AS-norm cohort) and data/test.
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  begin_stage
   for sys in $student_systems; do
     for name in train test; do
       steps/extract_embeddings.sh --nj $nj --cmd "$train_cmd" exp/$sys $data/$name exp/$sys/xvectors_$name
     done
   done
+  end_stage 7
 fi
 
 # Stage 8: the students on data/test with the same back-ends as the baseline.
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  begin_stage
   for sys in $student_systems; do
     xv=exp/$sys
     steps/train_plda.sh --cmd "$train_cmd" --lda-dim $lda_dim --num-iters 10 \
@@ -180,11 +221,13 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   # README's student table (EER% / minDCF(0.01)), also in exp/student_table.md
   python -m sidkd.bin.results_table --systems "ivector $student_systems" --columns "test:cosine \
     test:cosine+asnorm test:lda$lda_dim+plda test:lda$lda_dim+plda+asnorm" exp/results.tsv | tee exp/student_table.md
+  end_stage 8
 fi
 
 # The transfer variants, name:K:α, all from the same source model with the same seed and yaml.
 transfer_variants="transfer_ce:1:0 transfer_msce:$transfer_sub_centers:0 transfer_kl:1:$transfer_kl_weight
   transfer_msce_kl:$transfer_sub_centers:$transfer_kl_weight"
+[ $ablations = true ] || transfer_variants="transfer_msce_kl:$transfer_sub_centers:$transfer_kl_weight"
 transfer_systems=$(for v in $transfer_variants; do echo -n "${v%%:*} "; done)
 # The model directory of a system of stages 10-11 ("source" is the source student).
 system_dir() { if [ $1 = source ]; then echo exp/$transfer_source; else echo exp/$1; fi; }
@@ -193,6 +236,7 @@ system_dir() { if [ $1 = source ]; then echo exp/$transfer_source; else echo exp
 # reverberation and a warm-up LR phase: stage 6) to the 1-s clips of data/sc_train: a new sub-centre
 # AAM head, L = L_msce + α·L_kl (+ β·L_mse); docs/transfer.md. Rerunning resumes each training.
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  begin_stage
   teacher=none
   if awk "BEGIN{exit !($transfer_kd_weight > 0)}"; then teacher=exp/ivectors_sc_train/ivector.scp; fi
   long_opt=
@@ -203,12 +247,14 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
       --sub-centers $k --kl-weight $alpha --long-view $transfer_long_view --kd-weight $transfer_kd_weight \
       $long_opt exp/$transfer_source $data/sc_train $teacher exp/$sys
   done
+  end_stage 9
 fi
 
 # Stage 10: embeddings. Every system: sc_train (the sc_test back-end) and sc_test (1-s clips), and
 # data/test with --max-duration S for each S in $test_crops (the centre S seconds: the cropped test
 # side). The transferred models also embed train and test whole (the source did in stage 7).
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
+  begin_stage
   for sys in source $transfer_systems; do
     dir=$(system_dir $sys)
     names="sc_train sc_test"
@@ -221,6 +267,7 @@ if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
         $dir $data/test $dir/xvectors_test_${s}s
     done
   done
+  end_stage 10
 fi
 
 # Stage 11: the short-speech table. sc_test: back-end (mean, LDA+PLDA, AS-norm cohort) from the same
@@ -229,6 +276,7 @@ fi
 # from the train embeddings (the enrolment domain); test: both sides whole, for the cost of transfer
 # on long speech.
 if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
+  begin_stage
   for sys in source $transfer_systems; do
     xv=$(system_dir $sys)
     steps/train_plda.sh --cmd "$train_cmd" --lda-dim $transfer_lda_dim --num-iters 10 \
@@ -250,4 +298,9 @@ if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
   for s in $test_crops; do cols="$cols test_${s}s:cosine test_${s}s:lda$lda_dim+plda"; done
   python -m sidkd.bin.results_table --systems "source $transfer_systems" \
     --columns "$cols test:cosine test:lda$lda_dim+plda" exp/results.tsv | tee exp/transfer_table.md
+  end_stage 11
+fi
+
+if [ -n "$run_summary" ]; then
+  echo "$0: stage wall times:$run_summary; total $run_seconds s ($(( (run_seconds + 30) / 60 )) min), rows in $stage_times"
 fi
