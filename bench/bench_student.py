@@ -8,10 +8,11 @@
       augmentation, no fbank).
 
     OMP_NUM_THREADS=2 python bench/bench_student.py --config conf/student.yaml --train-data data/train \\
-        [--steps 6] [--max-utts 600] [--speed precision=bf16,prefetch=0]
+        [--steps 3] [--rounds 3] [--max-utts 600] [--speed precision=bf16,prefetch=0]
 
 Every path runs the loop's own step (zero_grad, backward, gradient clipping, optimiser step) on
-``--steps`` batches of the config's batch size after one untimed warm-up batch; the timed batches are
+``--steps`` batches of the config's batch size per round after one untimed warm-up batch, the paths
+taking turns for ``--rounds`` rounds (the ratios are medians over rounds); the timed batches are
 made fresh, so a prefetch thread starts empty as at the start of an epoch. The distillation head is
 left out (it needs the teacher vectors; its cost is one 256 x 200 linear layer). ``--speed`` overrides
 single options of (b) to measure one of them. Loads at most --max-utts utterances (through a
@@ -101,63 +102,87 @@ class Setup:
         torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip)
         optimizer.step()
 
-    def real(self, speed: dict) -> tuple[float, str]:
-        """samples/s of the whole path: batch making (as the speed options make it) and the step."""
-        model, optimizer, summary = self.model(speed)
-        for batch in make_batches(self.dataset([0]), 0, 0):
-            self.step(model, optimizer, batch)
-        tick = time.time()
-        for batch in make_batches(self.dataset(list(range(1, self.steps + 1))), 0, int(speed["prefetch"])):
-            self.step(model, optimizer, batch)
-        return self.steps * self.batch_size / (time.time() - tick), summary
+    def path(self, speed: dict, random_input: bool = False) -> Path:
+        return Path(self, speed, random_input)
 
-    def ceiling(self, speed: dict) -> float:
-        """samples/s of the network alone on random tensors of the batches' shape."""
-        model, optimizer, _ = self.model(speed)
-        frames, bins = self.dataset([0])[0][0].shape[1:]
-        gen = torch.Generator().manual_seed(0)
-        batches = [(torch.randn(self.batch_size, frames, bins, generator=gen),
-                    torch.randint(0, len(self.audio.speakers), (self.batch_size,), generator=gen), None)
-                   for _ in range(self.steps + 1)]
-        self.step(model, optimizer, batches[0])
-        tick = time.time()
-        for batch in batches[1:]:
-            self.step(model, optimizer, batch)
-        return self.steps * self.batch_size / (time.time() - tick)
-
-    def preparation(self) -> float:
+    def preparation(self, indices: list[int]) -> float:
         """samples/s of batch making alone, in this thread."""
-        data = self.dataset(list(range(1, self.steps + 1)))
+        data = self.dataset(indices)
         tick = time.time()
         for i in range(len(data)):
             data[i]
-        return self.steps * self.batch_size / (time.time() - tick)
+        return len(indices) * self.batch_size / (time.time() - tick)
+
+
+class Path:
+    """One way of training, set up once (model, optimiser, compile trial) and warmed up on batch 0;
+    ``run(indices)`` times those batches, made afresh (a prefetch thread starts empty)."""
+
+    def __init__(self, setup: Setup, speed: dict, random_input: bool):
+        self.setup, self.speed, self.random_input = setup, speed, random_input
+        tick = time.time()
+        self.model, self.optimizer, summary = setup.model(speed)
+        self.summary = summary + f", set-up {time.time() - tick:.0f} s"
+        self.run([0])
+
+    def batches(self, indices: list[int]):
+        if not self.random_input:
+            return make_batches(self.setup.dataset(indices), 0, int(self.speed["prefetch"]))
+        frames, bins = self.setup.dataset([0])[0][0].shape[1:]
+        out = []
+        for i in indices:
+            gen = torch.Generator().manual_seed(i)
+            out.append((torch.randn(self.setup.batch_size, frames, bins, generator=gen),
+                        torch.randint(0, len(self.setup.audio.speakers), (self.setup.batch_size,), generator=gen),
+                        None))
+        return out
+
+    def run(self, indices: list[int]) -> float:
+        batches = self.batches(indices)
+        tick = time.time()
+        for batch in batches:
+            self.setup.step(self.model, self.optimizer, batch)
+        return len(indices) * self.setup.batch_size / (time.time() - tick)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True)
     parser.add_argument("--train-data", required=True)
-    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=3, help="timed batches per path and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds in which the paths take turns")
     parser.add_argument("--max-utts", type=int, default=600)
     parser.add_argument("--speed", default="", help="overrides of (b)'s speed options, e.g. precision=bf16,prefetch=0")
     args = parser.parse_args()
     config = load_config(args.config)
     speed = dict(config["speed"], **parse_speed(args.speed))
     audio = subset_audio(args.train_data, args.max_utts, int(config["features"]["sample_rate"]))
-    setup = Setup(config, audio, args.steps)
+    setup = Setup(config, audio, args.steps * args.rounds)
     print(f"config {args.config}: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} torch threads "
           f"{torch.get_num_threads()}, batch {setup.batch_size}, {args.steps} timed steps, "
           f"feature shape {tuple(setup.dataset([0])[0][0].shape)}", flush=True)
-    prep = setup.preparation()
-    print(f"batch preparation alone: {prep:.1f} samples/s", flush=True)
-    today, today_summary = setup.real(copy.deepcopy(TODAY))
-    print(f"(a) today's fp32 serial path: {today:.1f} samples/s  [{today_summary}]", flush=True)
-    new, new_summary = setup.real(copy.deepcopy(speed))
-    print(f"(b) the config's path:        {new:.1f} samples/s  [{new_summary}]", flush=True)
-    top = setup.ceiling(copy.deepcopy(speed))
-    print(f"(c) network on random input:  {top:.1f} samples/s (the ceiling of (b))", flush=True)
-    print(f"ratios: (b)/(a) {new / today:.2f}x, (c)/(a) {top / today:.2f}x, (b)/(c) {new / top:.2f}")
+    paths = {"a": setup.path(copy.deepcopy(TODAY)), "b": setup.path(copy.deepcopy(speed)),
+             "c": setup.path(copy.deepcopy(speed), random_input=True)}
+    names = {"a": "(a) today's fp32 serial path", "b": "(b) the config's path", "c": "(c) network, random input"}
+    for key, path in paths.items():
+        print(f"{names[key]}: {path.summary}", flush=True)
+    rates: dict = {key: [] for key in paths}
+    for r in range(args.rounds):
+        # the paths take turns on the same batches, so that a change in the machine's load falls on all
+        indices = list(range(1 + r * args.steps, 1 + (r + 1) * args.steps))
+        for key, path in paths.items():
+            rates[key].append(path.run(indices))
+        print(f"round {r + 1}: " + ", ".join(f"({k}) {v[-1]:.1f}" for k, v in rates.items()) + " samples/s; "
+              f"(b)/(a) {rates['b'][-1] / rates['a'][-1]:.2f}x", flush=True)
+    prep = setup.preparation(list(range(1, 1 + args.steps)))
+    median = {key: float(np.median(v)) for key, v in rates.items()}
+    ratio_ba = float(np.median([b / a for a, b in zip(rates["a"], rates["b"])]))
+    ratio_ca = float(np.median([c / a for a, c in zip(rates["a"], rates["c"])]))
+    ratio_bc = float(np.median([b / c for b, c in zip(rates["b"], rates["c"])]))
+    print(f"batch preparation alone: {prep:.1f} samples/s (one thread)")
+    for key in paths:
+        print(f"{names[key]}: {median[key]:.1f} samples/s (median of {args.rounds} rounds)")
+    print(f"ratios (median over rounds): (b)/(a) {ratio_ba:.2f}x, (c)/(a) {ratio_ca:.2f}x, (b)/(c) {ratio_bc:.2f}")
 
 
 if __name__ == "__main__":

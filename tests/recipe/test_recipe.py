@@ -37,7 +37,9 @@ def recipe(tmp_path_factory):
     top = tmp_path_factory.mktemp("recipe")
     make_tiny_corpora(CORPORA, str(top / "corpora"))
     recipe_dir = make_recipe_dir(REPO_ROOT, str(top / "egs"))
-    run_recipe(recipe_dir)
+    proc = run_recipe(recipe_dir)
+    with open(os.path.join(recipe_dir, "run.out"), "w") as out:  # what the terminal showed
+        out.write(proc.stdout)
     return recipe_dir
 
 
@@ -202,6 +204,24 @@ def test_stages9to11_transfer(recipe, monkeypatch):
     short = open(os.path.join(recipe, "exp", "scores", "source_test_1s", "cosine", "scores")).read()
     assert [r.split()[:2] for r in whole.splitlines()] == [r.split()[:2] for r in short.splitlines()]
     assert whole != short
+
+
+def test_stage_times_summary_and_epoch_lines_on_the_terminal(recipe):
+    rows = lines(os.path.join(recipe, "exp", "stage_times.tsv"))
+    assert rows[0] == ["stage", "seconds", "date", "nj", "threads"]
+    assert [r[0] for r in rows[1:13]] == [str(n) for n in range(12)]
+    assert all(len(r) == 5 and int(r[1]) >= 0 and r[3] == "2" and int(r[4]) >= 1 for r in rows[1:])
+    shown = open(os.path.join(recipe, "run.out")).read()
+    assert re.search(r"stage wall times: 0:\d+s .* 11:\d+s; total \d+ s", shown)
+    # one line per epoch of every training, copied from its log by steps/lib/run_training.sh
+    for system in ("student_nokd", "student_kd", "transfer_msce_kl"):
+        assert re.search(rf"exp/{system}: epoch 2/2: loss [0-9.]+, .*acc [0-9.]+, [0-9.]+ samples/s, "
+                         r"elapsed [0-9.]+ min, ETA [0-9.]+ min", shown), system
+
+
+def test_ablations_takes_true_or_false(recipe):
+    proc = run_recipe(recipe, "--stage", "6", "--stop-stage", "5", "--ablations", "maybe", check=False)
+    assert proc.returncode != 0 and "--ablations must be true or false" in proc.stdout
 
 
 # Keep last: rerunning stage 0 rebuilds the data dirs (and so drops their features).
