@@ -63,7 +63,6 @@ Options (defaults in this script): --splits-dir --long-corpus --extra-train-corp
 
 data=data
 mfccdir=mfcc
-case $ablations in true|false) ;; *) echo "$0: --ablations must be true or false, got '$ablations'" >&2; exit 1;; esac
 
 # Wall time of every stage: a row (stage, seconds, date, nj, threads) appended to
 # exp/stage_times.tsv, where threads = the cores a training takes; a summary line at the end.

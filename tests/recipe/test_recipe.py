@@ -221,7 +221,7 @@ def test_stage_times_summary_and_epoch_lines_on_the_terminal(recipe):
 
 def test_ablations_takes_true_or_false(recipe):
     proc = run_recipe(recipe, "--stage", "6", "--stop-stage", "5", "--ablations", "maybe", check=False)
-    assert proc.returncode != 0 and "--ablations must be true or false" in proc.stdout
+    assert proc.returncode != 0 and "option --ablations takes true or false" in proc.stdout  # parse_options.sh
 
 
 # Keep last: rerunning stage 0 rebuilds the data dirs (and so drops their features).
