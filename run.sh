@@ -65,6 +65,8 @@ transfer_kd_weight=0             # β of an MSE to the sc_train i-vectors (exp/i
 transfer_procs=1                 # >1: torchrun DistributedDataParallel processes
 transfer_lda_dim=100             # LDA before the PLDA trained on sc_train (150 speakers with >= 2 clips)
 test_crops="1 2"                 # crops of data/test (seconds) in stage 11: test side (test_Ss), both (test_SsSs)
+ablations=true                   # false: a quick run without the ablations: of the students only
+                                 # exp/student_kd, of the transfers only the full one (exp/transfer_msce_kl)
 help_message="Usage: $0 [--stage N] [--stop-stage M] [--corpus-root DIR] [--nj N] [options]
 Options (defaults in this script): --splits-dir --long-corpus --extra-train-corpora --short-corpus
   --ivector-num-gauss --ivector-dim --ubm-num-iters --ivector-num-iters --ivector-num-gselect
@@ -73,11 +75,29 @@ Options (defaults in this script): --splits-dir --long-corpus --extra-train-corp
   --kd-norm-alt --kd-target --kd-variants --kd-num-crops --student-seeds --dev-split --dev-num-speakers
   --dev-seed --transfer-conf --transfer-source --transfer-sub-centers --transfer-kl-weight
   --transfer-long-view --transfer-long-data --transfer-replay-ratio --transfer-short-seconds
-  --transfer-tag --transfer-variant-names --transfer-kd-weight --transfer-procs --transfer-lda-dim --test-crops"
+  --transfer-tag --transfer-variant-names --transfer-kd-weight --transfer-procs --transfer-lda-dim --test-crops
+  --ablations true|false"
 . utils/parse_options.sh
 
 data=data
 mfccdir=mfcc
+
+# Wall time of every stage: a row (stage, seconds, date, nj, threads) appended to
+# exp/stage_times.tsv, where threads = the cores a training takes; a summary line at the end.
+stage_times=exp/stage_times.tsv
+train_threads=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
+stage_start=0
+run_summary=
+run_seconds=0
+begin_stage() { stage_start=$(date +%s); }
+end_stage() {
+  local seconds=$(( $(date +%s) - stage_start ))
+  mkdir -p exp
+  [ -s $stage_times ] || printf 'stage\tseconds\tdate\tnj\tthreads\n' > $stage_times
+  printf '%s\t%s\t%s\t%s\t%s\n' "$1" $seconds "$(date -u +%Y-%m-%dT%H:%M:%SZ)" $nj $train_threads >> $stage_times
+  run_summary="$run_summary $1:${seconds}s"
+  run_seconds=$(( run_seconds + seconds ))
+}
 
 # Scores one system on one trial set with the four back-ends: cosine and LDA+PLDA, each with and
 # without AS-norm (cohort: the training vectors). Rows go to exp/results.tsv; a DET plot of the four
@@ -104,15 +124,18 @@ score_backends() {
 
 # Stage 0: Kaldi data directories from the corpus folders, speaker-disjoint, with all-pairs trials.
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  begin_stage
   local/prepare_data.sh --corpus-root "$corpus_root" --splits-dir "$splits_dir" \
     --long-corpus "$long_corpus" --extra-train-corpora "$extra_train_corpora" \
     --short-corpus "$short_corpus" $data
+  end_stage 0
 fi
 
 # Stage 1: MFCCs (conf/mfcc.conf: Kaldi voxceleb v1 values) and energy VAD (conf/vad.conf) for
 # every data dir. Utterances that cannot be read or are shorter than a frame are skipped and named
 # in exp/make_mfcc/<name>/*.log; fix_data_dir.sh then drops them from the data dir and says so.
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  begin_stage
   for name in train test sc_train sc_test; do
     steps/make_mfcc.sh --nj $nj --cmd "$train_cmd" --mfcc-config conf/mfcc.conf \
       --write-utt2num-frames true $data/$name exp/make_mfcc/$name $mfccdir
@@ -121,6 +144,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
       $data/$name exp/make_vad/$name $mfccdir
     utils/fix_data_dir.sh $data/$name
   done
+  end_stage 1
 fi
 
 # Stage 2: the UBMs of the i-vector teacher on data/train's voiced frames (MFCC + deltas, sliding
@@ -128,6 +152,7 @@ fi
 # The features go through that pipeline once (exp/ivector_feats_train, float32 archives); the UBM
 # and extractor steps read them with --feats-dir. Full UBM: every 5th frame, as Kaldi's.
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  begin_stage
   steps/make_ivector_feats.sh --nj $nj --cmd "$train_cmd" $data/train exp/ivector_feats_train
   steps/train_diag_ubm.sh --nj $nj --cmd "$train_cmd" --num-gaussians $ivector_num_gauss \
     --num-iters $ubm_num_iters --subsample $diag_ubm_subsample --feats-dir exp/ivector_feats_train \
@@ -135,26 +160,32 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   steps/train_full_ubm.sh --nj $nj --cmd "$train_cmd" --num-iters $ubm_num_iters \
     --num-gselect $ivector_num_gselect --subsample $full_ubm_subsample --feats-dir exp/ivector_feats_train \
     $data/train exp/diag_ubm exp/full_ubm
+  end_stage 2
 fi
 
 # Stage 3: the total-variability i-vector extractor (Kaldi's formulation) on data/train.
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  begin_stage
   steps/train_ivector_extractor.sh --nj $nj --cmd "$train_cmd" --ivector-dim $ivector_dim \
     --num-iters $ivector_num_iters --num-gselect $ivector_num_gselect --min-post $ivector_min_post \
     --feats-dir exp/ivector_feats_train exp/full_ubm $data/train exp/extractor
+  end_stage 3
 fi
 
 # Stage 4: i-vectors (ivector.scp), speaker means (spk_ivector.scp) and num_utts.ark per data dir.
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  begin_stage
   for name in train test sc_train sc_test; do
     steps/extract_ivectors.sh --nj $nj --cmd "$train_cmd" --num-gselect $ivector_num_gselect \
       --min-post $ivector_min_post exp/extractor $data/$name exp/ivectors_$name
   done
+  end_stage 4
 fi
 
 # Stage 5: the i-vector baseline. LDA and PLDA are trained on the train speakers with >= 2
 # utterances (REFERENCE.md); scoring subtracts the mean of all train i-vectors.
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  begin_stage
   steps/train_plda.sh --cmd "$train_cmd" --lda-dim $lda_dim --num-iters 10 \
     exp/ivectors_train/ivector.scp $data/train exp/ivectors_train/plda_lda$lda_dim
   for x in $baseline_sets; do
@@ -162,6 +193,7 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
       exp/ivectors_train/plda_lda$lda_dim $x
   done
   column -t -s$'\t' exp/results.tsv
+  end_stage 5
 fi
 
 # The students of stages 6-8, each name:target:λ:normalisation:yaml: the ablation without the teacher,
@@ -174,6 +206,7 @@ student_train=train student_eval=test student_suffix=
 if [ "$dev_split" = true ]; then student_train=train_dev_train student_eval=train_dev student_suffix=_dev; fi
 student_specs="student_nokd:ivector:0:$kd_norm student_kd:$kd_target:$kd_weight:$kd_norm"
 [ -z "$kd_norm_alt" ] || student_specs="$student_specs student_kd_$kd_norm_alt:$kd_target:$kd_weight:$kd_norm_alt"
+[ $ablations = true ] || student_specs="student_kd:$kd_target:$kd_weight:$kd_norm"  # quick run: no ablations
 student_runs=()   # system:target:λ:normalisation:yaml:seed ("none": the yaml's)
 for spec in $student_specs $kd_variants; do
   IFS=: read -r name target weight norm yaml <<< "$spec"
@@ -190,6 +223,7 @@ student_bases=$(for spec in $student_specs $kd_variants; do echo -n "${spec%%:*}
 # The crop targets first get the teacher's i-vectors of fixed crops of data/train
 # (exp/ivectors_train_crops, crops as long as the yaml's training chunks).
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  begin_stage
   if [ "$dev_split" = true ] && [ ! -f $data/train_dev/trials ]; then
     prefixes=$(for pair in $extra_train_corpora; do echo -n "${pair#*:} "; done)
     local/make_dev_split.sh --num-speakers $dev_num_speakers --seed $dev_seed --exclude-prefixes "$prefixes" \
@@ -212,19 +246,23 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
     steps/train_student.sh --cmd "$cuda_cmd" --nnet-config $yaml --num-procs $student_procs "${seed_opt[@]}" \
       --kd-weight $weight --kd-normalisation $norm --kd-target $target $data/$student_train $teacher exp/$sys
   done
+  end_stage 6
 fi
 
 # Stage 7: student embeddings of the training set (back-end training, AS-norm cohort) and the scored set.
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  begin_stage
   for sys in $student_systems; do
     for name in $student_train $student_eval; do
       steps/extract_embeddings.sh --nj $nj --cmd "$train_cmd" exp/$sys $data/$name exp/$sys/xvectors_$name
     done
   done
+  end_stage 7
 fi
 
 # Stage 8: the students on data/test (data/train_dev with --dev-split true) with the back-ends of the baseline.
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  begin_stage
   for sys in $student_systems; do
     xv=exp/$sys
     steps/train_plda.sh --cmd "$train_cmd" --lda-dim $lda_dim --num-iters 10 \
@@ -242,6 +280,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
     python -m sidkd.bin.results_table --aggregate-seeds true --systems "$student_bases" --columns "$cols" \
       exp/results.tsv | tee exp/student_seeds_table$student_suffix.md
   fi
+  end_stage 8
 fi
 
 # The transfer variants, name:K:α, all from the same source model with the same seed and yaml
@@ -256,6 +295,7 @@ for v in $transfer_variant_names; do
     *) echo "$0: --transfer-variant-names: unknown variant '$v' (ce msce kl msce_kl)" >&2; exit 1 ;;
   esac
 done
+[ $ablations = true ] || transfer_variants=" transfer_msce_kl$transfer_tag:$transfer_sub_centers:$transfer_kl_weight"
 transfer_systems=$(for v in $transfer_variants; do echo -n "${v%%:*} "; done)
 # The model directory of a system of stages 10-11 ("source" is the source student).
 system_dir() { if [ $1 = source ]; then echo exp/$transfer_source; else echo exp/$1; fi; }
@@ -264,6 +304,7 @@ system_dir() { if [ $1 = source ]; then echo exp/$transfer_source; else echo exp
 # reverberation and a warm-up LR phase: stage 6) to the 1-s clips of data/sc_train: a new sub-centre
 # AAM head, L = L_msce + α·L_kl (+ β·L_mse); docs/transfer.md. Rerunning resumes each training.
 if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  begin_stage
   teacher=none
   if awk "BEGIN{exit !($transfer_kd_weight > 0)}"; then teacher=exp/ivectors_sc_train/ivector.scp; fi
   # the long speech (replay, long views source/utterance); the program reads it only when used
@@ -277,6 +318,7 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
       --sub-centers $k --kl-weight $alpha --long-view $transfer_long_view --kd-weight $transfer_kd_weight \
       ${data_opts[@]+"${data_opts[@]}"} exp/$transfer_source $data/sc_train $teacher exp/$sys
   done
+  end_stage 9
 fi
 
 # Stage 10: embeddings. Every system: sc_train (the sc_test back-end) and sc_test (1-s clips), and
@@ -284,6 +326,7 @@ fi
 # side of test_Ss, and both sides of test_SsSs). The transferred models also embed train and test
 # whole (the source did in stage 7).
 if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
+  begin_stage
   for sys in source $transfer_systems; do
     dir=$(system_dir $sys)
     names="sc_train sc_test"
@@ -296,6 +339,7 @@ if [ $stage -le 10 ] && [ $stop_stage -ge 10 ]; then
         $dir $data/test $dir/xvectors_test_${s}s
     done
   done
+  end_stage 10
 fi
 
 # Stage 11: the short-speech table. sc_test: back-end (mean, LDA+PLDA, AS-norm cohort) from the same
@@ -305,6 +349,7 @@ fi
 # cropped to S seconds (enrolment vectors from the cropped extraction too: a short-utterance product),
 # same back-end; test: both sides whole, for the cost of transfer on long speech.
 if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
+  begin_stage
   for sys in source $transfer_systems; do
     xv=$(system_dir $sys)
     steps/train_plda.sh --cmd "$train_cmd" --lda-dim $transfer_lda_dim --num-iters 10 \
@@ -330,4 +375,9 @@ if [ $stage -le 11 ] && [ $stop_stage -ge 11 ]; then
   for s in $test_crops; do cols="$cols test_${s}s${s}s:cosine test_${s}s${s}s:lda$lda_dim+plda"; done
   python -m sidkd.bin.results_table --systems "source $transfer_systems" \
     --columns "$cols test:cosine test:lda$lda_dim+plda" exp/results.tsv | tee exp/transfer_table$transfer_tag.md
+  end_stage 11
+fi
+
+if [ -n "$run_summary" ]; then
+  echo "$0: stage wall times:$run_summary; total $run_seconds s ($(( (run_seconds + 30) / 60 )) min), rows in $stage_times"
 fi

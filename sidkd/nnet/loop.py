@@ -25,8 +25,10 @@ from torch import nn
 from sidkd.errors import DataError
 from sidkd.nnet import checkpoint as ckpt
 from sidkd.nnet.schedule import WarmupDecayLR
+from sidkd.nnet.speed import optimizer_options
 
-__all__ = ["Session", "init_session", "end_session", "seed_everything", "make_optimizer", "make_scheduler", "StepResult", "fit"]
+__all__ = ["Session", "init_session", "end_session", "seed_everything", "make_optimizer", "make_scheduler", "StepResult",
+           "epoch_line", "fit"]
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +80,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_optimizer(params, conf: dict) -> torch.optim.Optimizer:
+def make_optimizer(params, conf: dict, impl: str = "single") -> torch.optim.Optimizer:
+    """``impl``: single | foreach | fused (sidkd.nnet.speed.optimizer_options): the same update."""
     kind = conf["optimizer"]
+    extra = optimizer_options(impl)
     if kind == "adamw":
-        return torch.optim.AdamW(params, lr=float(conf["lr"]), weight_decay=float(conf["weight_decay"]))
+        return torch.optim.AdamW(params, lr=float(conf["lr"]), weight_decay=float(conf["weight_decay"]), **extra)
     if kind == "sgd":
         return torch.optim.SGD(params, lr=float(conf["lr"]), momentum=float(conf["momentum"]),
-                               nesterov=bool(conf["nesterov"]), weight_decay=float(conf["weight_decay"]))
+                               nesterov=bool(conf["nesterov"]), weight_decay=float(conf["weight_decay"]), **extra)
     raise DataError(f"unknown optimizer {kind!r} (adamw or sgd)")
 
 
@@ -121,6 +125,20 @@ def _check_replicas(model: nn.Module, session: Session, epoch: int) -> None:
                            f"(sha256 {' '.join(d[:12] for d in digests)})")
 
 
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min"
+
+
+def epoch_line(epoch: int, num_epochs: int, sums: dict, correct: int, count: int, rate: float, elapsed: float,
+               eta: float) -> str:
+    """The one progress line of an epoch (loss parts and accuracy: means over this process's
+    samples); steps/lib/run_training.sh copies it to the terminal (it matches "epoch E/N:")."""
+    count = max(1, count)
+    parts = ", ".join(f"{name} {value / count:.4f}" for name, value in sums.items())
+    return (f"epoch {epoch}/{num_epochs}: {parts}, acc {correct / count:.3f}, {rate:.1f} samples/s, "
+            f"elapsed {_minutes(elapsed)}, ETA {_minutes(eta)}")
+
+
 def fit(model: nn.Module, step_fn: Callable[[nn.Module, object, int], StepResult],
         batches: Callable[[int], Iterable], optimizer: torch.optim.Optimizer, scheduler: WarmupDecayLR,
         out_dir: str, session: Session, num_epochs: int, log_interval: int = 20, grad_clip: float = 0.0,
@@ -151,11 +169,14 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, object, int], StepResult
             model, device_ids=[session.local_rank] if session.use_cuda else None,
             find_unused_parameters=find_unused_parameters)
     last_epoch = num_epochs if stop_after_epoch is None else min(num_epochs, stop_after_epoch)
+    run_start = time.time()
     for epoch in range(start_epoch, last_epoch + 1):
         model.train()
         sums: dict[str, float] = {}
         correct = count = 0
-        tick = time.time()
+        tick = epoch_start = time.time()
+        epoch_sums: dict[str, float] = {}
+        epoch_correct = epoch_count = 0
         for batch in batches(epoch):
             status = before_step(step) if before_step is not None else ""
             result = step_fn(module, batch, step)
@@ -169,8 +190,11 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, object, int], StepResult
             step += 1
             for name, value in result.parts.items():
                 sums[name] = sums.get(name, 0.0) + value * result.count
+                epoch_sums[name] = epoch_sums.get(name, 0.0) + value * result.count
             correct += result.correct
             count += result.count
+            epoch_correct += result.correct
+            epoch_count += result.count
             if step % log_interval == 0 and session.rank == 0:
                 rate = count * session.world / max(time.time() - tick, 1e-9)
                 parts = ", ".join(f"{name} {value / count:.4f}" for name, value in sums.items())
@@ -181,6 +205,12 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, object, int], StepResult
             path = os.path.join(ckpt_dir, f"epoch_{epoch}.pt")
             _save_checkpoint(path, model, optimizer, scheduler, epoch, step)
             log.info("epoch %d done: wrote %s", epoch, path)
+            now = time.time()
+            # the ETA extrapolates this run's epochs (a resumed run counts only its own)
+            eta = (now - run_start) / (epoch - start_epoch + 1) * (last_epoch - epoch)
+            log.info("%s", epoch_line(epoch, num_epochs, epoch_sums, epoch_correct, epoch_count,
+                                      epoch_count * session.world / max(now - epoch_start, 1e-9),
+                                      now - run_start, eta))
         if session.world > 1:
             _check_replicas(model, session, epoch)
             dist.barrier()

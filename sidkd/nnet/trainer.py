@@ -13,6 +13,7 @@ import json
 import logging
 import os
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -29,10 +30,11 @@ from sidkd.nnet.features import FeatureFrontEnd
 from sidkd.nnet.loop import StepResult, fit, init_session, make_optimizer, make_scheduler, seed_everything
 from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, margin_at
 from sidkd.nnet.models import build_model
+from sidkd.nnet.speed import SPEED_DEFAULTS, Prefetch, check_speed, prepare_embedder, speed_summary, try_compile
 from sidkd.nnet.teacher_targets import FixedCropBatchDataset, build_kd_head, check_target, prepare_teacher
 
 __all__ = ["StudentWithHeads", "joint_loss", "load_config", "train", "frontend_from_config", "load_embedder",
-           "model_description", "worker_init"]
+           "model_description", "worker_init", "make_batches", "fast_model"]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,7 @@ DEFAULTS = {
     "optim": {"optimizer": "adamw", "lr": 0.002, "final_lr": 2e-5, "weight_decay": 1e-4, "momentum": 0.9,
               "nesterov": True, "warmup_epochs": 1.0, "decay": "exponential", "grad_clip": 5.0,
               "num_epochs": 10, "average_last": 3, "log_interval": 20},
+    "speed": dict(SPEED_DEFAULTS),  # sidkd.nnet.speed: precision, layout, compile, optimizer, prefetch
 }
 
 
@@ -123,6 +126,24 @@ def worker_init(_):
     torch.set_num_threads(1)
 
 
+def make_batches(dataset: torch.utils.data.Dataset, workers: int, prefetch: int):
+    """The epoch's batches: made by ``workers`` loader processes, else in this process, ``prefetch``
+    batches ahead in a background thread (0: serially, between network steps)."""
+    loader = torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
+                                         worker_init_fn=worker_init if workers else None)
+    return Prefetch(loader, prefetch) if prefetch > 0 and workers == 0 else loader
+
+
+def fast_model(model: nn.Module, embedder: nn.Module, speed: dict, device: torch.device,
+               example: torch.Tensor) -> str:
+    """Apply the ``speed:`` options to the embedder of ``model`` (in place, before the optimiser is
+    made); ``example`` is one input batch for the compile trial. Returns a summary for the log."""
+    check_speed(speed)
+    dtype = prepare_embedder(embedder, speed, device)
+    compiled = bool(speed["compile"]) and try_compile(embedder, example.to(device))
+    return speed_summary(speed, dtype, compiled)
+
+
 def model_description(config: dict, num_classes: int, speakers: list[str], teacher_dim: int | None) -> dict:
     return {"format": ckpt.CHECKPOINT_FORMAT, "version": ckpt.FORMAT_VERSION, "features": config["features"],
             "model": config["model"], "aam": config["loss"]["aam"], "num_classes": num_classes,
@@ -179,8 +200,12 @@ def train(config: dict, train_dir: str, out_dir: str, teacher_rspec: str | None 
     if teacher is not None:
         kd = build_kd_head(kd_conf, embedder.embedding_dim, teacher)
     model = StudentWithHeads(embedder, aam, kd).to(session.device)
+    speed = config["speed"]
+    example = torch.from_numpy(frontend(np.zeros(chunk_samples, np.float32)))[None].repeat(
+        batch_size // session.world, 1, 1)
+    log.info("speed: %s", fast_model(model, embedder, speed, session.device, example))
     num_epochs = int(optim_conf["num_epochs"])
-    optimizer = make_optimizer(model.parameters(), optim_conf)
+    optimizer = make_optimizer(model.parameters(), optim_conf, speed["optimizer_impl"])
     scheduler = make_scheduler(optimizer, optim_conf, steps_per_epoch)
     warm = aam_conf.get("margin_warmup_epochs") or [0, 0]
     margin_steps = (int(round(warm[0] * steps_per_epoch)), int(round(warm[1] * steps_per_epoch)))
@@ -203,8 +228,7 @@ def train(config: dict, train_dir: str, out_dir: str, teacher_rspec: str | None 
                 teacher)
         dataset = (FixedCropBatchDataset(*args, crop_teacher=crop_teacher) if crop_teacher is not None
                    else ChunkBatchDataset(*args))
-        return torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
-                                           worker_init_fn=worker_init if workers else None)
+        return make_batches(dataset, workers, int(speed["prefetch"]))
 
     def before_step(step: int) -> str:
         aam.set_margin(margin_at(step, final_margin, *margin_steps))

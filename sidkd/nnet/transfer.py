@@ -73,7 +73,7 @@ from sidkd.nnet.loop import StepResult, fit, init_session, make_optimizer, make_
 from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, long_short_kl, margin_at
 from sidkd.nnet.models import build_model
 from sidkd.nnet.trainer import DEFAULTS as STUDENT_DEFAULTS
-from sidkd.nnet.trainer import frontend_from_config, model_description, worker_init
+from sidkd.nnet.trainer import fast_model, frontend_from_config, make_batches, model_description
 
 __all__ = ["DEFAULTS", "LONG_VIEWS", "TransferNet", "concatenated_view", "utterance_view", "crop_range",
            "batch_crop_samples", "BatchPlan", "plan_batches", "init_replay_classes", "embedder_blocks",
@@ -100,6 +100,7 @@ DEFAULTS = {
     "data": copy.deepcopy(STUDENT_DEFAULTS["data"]),
     "augment": {},
     "optim": copy.deepcopy(STUDENT_DEFAULTS["optim"]),
+    "speed": copy.deepcopy(STUDENT_DEFAULTS["speed"]),  # as the student's (sidkd.nnet.speed)
 }
 
 
@@ -470,9 +471,13 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
         source_durations = np.array([len(s) for s in long_audio.samples], dtype=np.float64)
         source_probs = source_durations / source_durations.sum()  # every second of speech equally likely
     model = TransferNet(embedder, head, kd, source_head).to(session.device)
+    speed = config["speed"]
+    example = torch.from_numpy(frontend(np.zeros(crop[1], np.float32)))[None].repeat(
+        batch_size // session.world, 1, 1)
+    log.info("speed: %s", fast_model(model, embedder, speed, session.device, example))
     trainable = [p for name, p in model.named_parameters() if not name.startswith("source_head.")]
     num_epochs = int(optim_conf["num_epochs"])
-    optimizer = make_optimizer(trainable, optim_conf)
+    optimizer = make_optimizer(trainable, optim_conf, speed["optimizer_impl"])
     scheduler = make_scheduler(optimizer, optim_conf, steps_per_epoch)
     warm = msce_conf.get("margin_warmup_epochs") or [0, 0]
     margin_steps = (int(round(warm[0] * steps_per_epoch)), int(round(warm[1] * steps_per_epoch)))
@@ -508,8 +513,7 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
         dataset = TransferBatchDataset(audio, frontend, crop, augment, chosen, list(range(len(chosen))),
                                        seed, epoch, positions, teacher, teacher_mask, long_view, long_samples,
                                        long_data, source_probs, replayed, replay_positions, num_target)
-        return torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, num_workers=workers,
-                                           worker_init_fn=worker_init if workers else None)
+        return make_batches(dataset, workers, int(speed["prefetch"]))
 
     def before_step(step: int) -> str:
         head.set_margin(margin_at(step, final_margin, *margin_steps))

@@ -28,7 +28,19 @@ run_training() {
       --nproc_per_node "$num_procs" -m "sidkd.bin.$program")
   fi
   start=$(date +%s)
-  $cmd "$dir/log/train.log" "${launcher[@]}" "${opts[@]}"
+  # The job writes only to its log; its one line per epoch (epoch E/N: losses, accuracy, samples/s,
+  # elapsed, ETA) is copied to stderr as it appears, so a training of half an hour is never silent.
+  # tail --pid ends with the job; the old log goes first so that its lines are not shown again.
+  rm -f "$dir/log/train.log"
+  local job watcher rc=0
+  $cmd "$dir/log/train.log" "${launcher[@]}" "${opts[@]}" &
+  job=$!
+  tail -n +1 -F --pid=$job "$dir/log/train.log" 2>/dev/null \
+    | grep --line-buffered -oE 'epoch [0-9]+/[0-9]+: .*' | sed -u "s|^|$dir: |" >&2 &
+  watcher=$!
+  wait $job || rc=$?
+  wait $watcher || true
+  [ $rc -eq 0 ] || { echo "$0: training failed (exit $rc); see $dir/log/train.log" >&2; return $rc; }
   end=$(date +%s)
   echo $((end - start)) > "$dir/train_seconds"
   [ -f "$dir/final.pt" ] || { echo "$0: training ended without $dir/final.pt; see $dir/log/train.log" >&2; return 1; }

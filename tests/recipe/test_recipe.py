@@ -41,7 +41,9 @@ def recipe(tmp_path_factory):
     top = tmp_path_factory.mktemp("recipe")
     make_tiny_corpora(CORPORA, str(top / "corpora"))
     recipe_dir = make_recipe_dir(REPO_ROOT, str(top / "egs"))
-    run_recipe(recipe_dir)
+    proc = run_recipe(recipe_dir)
+    with open(os.path.join(recipe_dir, "run.out"), "w") as out:  # what the terminal showed
+        out.write(proc.stdout)
     return recipe_dir
 
 
@@ -262,6 +264,24 @@ def test_stages6to8_dev_split_seeds_and_crop_targets(recipe, monkeypatch):
     table = open(os.path.join(recipe, "exp", "student_seeds_table_dev.md")).read().splitlines()
     assert [line.split("|")[1:3] for line in table[2:]] == [[" student_nokd_dev ", " 1,2 "],
                                                             [" student_kd_dev ", " 1,2 "]]
+
+
+def test_stage_times_summary_and_epoch_lines_on_the_terminal(recipe):
+    rows = lines(os.path.join(recipe, "exp", "stage_times.tsv"))
+    assert rows[0] == ["stage", "seconds", "date", "nj", "threads"]
+    assert [r[0] for r in rows[1:13]] == [str(n) for n in range(12)]
+    assert all(len(r) == 5 and int(r[1]) >= 0 and r[3] == "2" and int(r[4]) >= 1 for r in rows[1:])
+    shown = open(os.path.join(recipe, "run.out")).read()
+    assert re.search(r"stage wall times: 0:\d+s .* 11:\d+s; total \d+ s", shown)
+    # one line per epoch of every training, copied from its log by steps/lib/run_training.sh
+    for system in ("student_nokd", "student_kd", "transfer_msce_kl"):
+        assert re.search(rf"exp/{system}: epoch 2/2: loss [0-9.]+, .*acc [0-9.]+, [0-9.]+ samples/s, "
+                         r"elapsed [0-9.]+ min, ETA [0-9.]+ min", shown), system
+
+
+def test_ablations_takes_true_or_false(recipe):
+    proc = run_recipe(recipe, "--stage", "6", "--stop-stage", "5", "--ablations", "maybe", check=False)
+    assert proc.returncode != 0 and "option --ablations takes true or false" in proc.stdout  # parse_options.sh
 
 
 # Keep last: rerunning stage 0 rebuilds the data dirs (and so drops their features).

@@ -80,5 +80,10 @@ class ResNetSpeaker(nn.Module):
         batch, channels, freq, frames = x.shape
         return x.reshape(batch, channels * freq, frames)
 
+    def segment_embedding(self, frames: torch.Tensor) -> torch.Tensor:
+        """Frame-level (B, C*F', T') -> embeddings (B, E): pooling and the embedding layer (a method
+        of its own so that mixed precision can keep it in fp32: sidkd.nnet.speed)."""
+        return self.embedding_norm(self.embedding(self.pool(frames)))
+
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.embedding_norm(self.embedding(self.pool(self.frame_features(feats))))
+        return self.segment_embedding(self.frame_features(feats))
