@@ -117,17 +117,20 @@ def cholesky_inverse(chol: np.ndarray) -> np.ndarray:
 
 
 def cholesky_solve(chol: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve P X = rhs for each P = L Lᵀ of the stack: rhs (B, R) or (B, R, K); two triangular
-    solves (2R²K flops)."""
-    import torch  # here, not at module level: programs that never solve skip its ~1 s import
-
+    """Solve P X = rhs for each P = L Lᵀ of the stack: rhs (B, R) or (B, R, K); LAPACK potrs per
+    matrix (two triangular solves, 2R²K flops). Not torch's: importing torch costs a process ~3 s,
+    more than the solves of a whole job."""
     start = time.perf_counter() if METER.enabled else 0.0
-    vector = rhs.ndim == 2
-    b = torch.from_numpy(np.ascontiguousarray(rhs[:, :, None] if vector else rhs))
-    out = torch.cholesky_solve(b, torch.from_numpy(np.ascontiguousarray(chol))).numpy()
+    out = np.empty(rhs.shape, dtype=np.float64)
+    for i in range(chol.shape[0]):
+        # C-order lower L is Fortran-order upper Lᵀ (see cholesky_inverse)
+        x, info = _lapack.dpotrs(chol[i].T, rhs[i], lower=0)
+        if info != 0:
+            raise ValueError(f"potrs failed (info {info})")
+        out[i] = x
     if METER.enabled:
-        METER.add(start, rhs.shape[0] * 2.0 * rhs.shape[1] ** 2 * (1 if vector else rhs.shape[2]))
-    return out[:, :, 0] if vector else out
+        METER.add(start, rhs.shape[0] * 2.0 * rhs.shape[1] ** 2 * (1 if rhs.ndim == 2 else rhs.shape[2]))
+    return out
 
 
 def spd_solve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
