@@ -39,9 +39,14 @@ ivector_check_files "$0" "$srcdir/final.ie" "$srcdir/final.dubm" "$srcdir/final.
   "$data/vad.scp" "$data/utt2spk" "$data/spk2utt" "$deltas_config" "$cmvn_config"
 
 mkdir -p "$dir/log"
-utils/split_data.sh "$data" "$nj"
-sdata=$data/split$nj
-feats=$(ivector_feats_rspec "$sdata/JOB/feats.scp" "$sdata/JOB/vad.scp" "$deltas_config" "$cmvn_config")
+# Round-robin parts (ivector_split_scp): i-vectors need no speaker grouping, and so every job gets
+# as many frames.
+mkdir -p "$dir/split$nj"
+ivector_split_scp "$data/feats.scp" "$nj" "$dir/split$nj/feats"
+for j in $(seq "$nj"); do
+  utils/filter_scp.pl "$dir/split$nj/feats.$j.scp" "$data/vad.scp" > "$dir/split$nj/vad.$j.scp"
+done
+feats=$(ivector_feats_rspec "$dir/split$nj/feats.JOB.scp" "$dir/split$nj/vad.JOB.scp" "$deltas_config" "$cmvn_config")
 job_env=$(ivector_thread_env "$(ivector_threads "$nj" "$num_threads")")
 
 if [ "$stage" -le 0 ]; then
