@@ -79,6 +79,15 @@ class TrainingAudio:
         self.labels = self.labels[mask]
 
 
+def teacher_vector(rspec: str, key: str, vector, dim: int | None) -> np.ndarray:
+    """One teacher vector as float32, checked finite and of dimension ``dim`` (None: any)."""
+    vector = np.asarray(vector, dtype=np.float32).reshape(-1)
+    check_finite(key, vector)
+    if dim is not None and len(vector) != dim:
+        raise DataError(f"{rspec}: teacher vector {key!r} has dimension {len(vector)}, expected {dim}")
+    return vector
+
+
 def load_teacher_vectors(rspec: str, utts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(vectors (N, R) float32 with zero rows where missing, present mask (N,)) for ``utts``."""
     index = {u: i for i, u in enumerate(utts)}
@@ -87,13 +96,8 @@ def load_teacher_vectors(rspec: str, utts: list[str]) -> tuple[np.ndarray, np.nd
     for key, vector in iter_archive(rspec):
         if key not in index:
             continue
-        vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-        check_finite(key, vector)
-        if dim is None:
-            dim = len(vector)
-        elif len(vector) != dim:
-            raise DataError(f"{rspec}: teacher vector {key!r} has dimension {len(vector)}, expected {dim}")
-        rows[index[key]] = vector
+        rows[index[key]] = vector = teacher_vector(rspec, key, vector, dim)
+        dim = len(vector)
     if dim is None:
         raise DataError(f"{rspec}: no teacher vector for any training utterance")
     vectors = np.zeros((len(utts), dim), dtype=np.float32)

@@ -36,8 +36,8 @@ from torch import nn
 
 from sidkd.backend.lda import compute_lda
 from sidkd.errors import DataError
-from sidkd.io.ark import check_finite, iter_archive
-from sidkd.nnet.data import ChunkBatchDataset, TrainingAudio, load_teacher_vectors
+from sidkd.io.ark import iter_archive
+from sidkd.nnet.data import ChunkBatchDataset, TrainingAudio, load_teacher_vectors, teacher_vector
 from sidkd.nnet.losses import TeacherDistillation
 
 __all__ = ["TARGETS", "RELATION_LOSSES", "lda_projection", "speaker_means", "read_crops", "CropTeacher",
@@ -164,12 +164,8 @@ class CropTeacher:
             if abs(count - chunk_frames) > 0.5 and not (start == 0 and count < chunk_frames):
                 raise DataError(f"{crops_path}: crop {key!r} is {count} frames ({count * frame_shift:g} s), the "
                                 f"student's chunks are {chunk_frames:g} frames (features.chunk_seconds)")
-            vector = np.asarray(vector, dtype=np.float32).reshape(-1)
-            check_finite(key, vector)
-            if dim is None:
-                dim = len(vector)
-            elif len(vector) != dim:
-                raise DataError(f"{teacher_rspec}: crop vector {key!r} has dimension {len(vector)}, expected {dim}")
+            vector = teacher_vector(teacher_rspec, key, vector, dim)
+            dim = len(vector)
             self.positions[index[utt]].append((int(round(start * samples_per_frame)), len(rows)))
             rows.append(vector)
             self.keys.append(key)
