@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import queue
 import threading
 import types
@@ -34,7 +35,7 @@ from torch import nn
 from sidkd.errors import DataError
 
 __all__ = ["SPEED_DEFAULTS", "PRECISIONS", "OPTIMIZER_IMPLS", "check_speed", "autocast_dtype", "prepare_embedder",
-           "try_compile", "optimizer_options", "Prefetch", "speed_summary"]
+           "try_compile", "optimizer_options", "Prefetch", "speed_summary", "allocator_in_use"]
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,21 @@ class Prefetch:
             thread.join(timeout=10.0)
 
 
+def allocator_in_use() -> str:
+    """The process's malloc as path.sh set it (SIDKD_MALLOC): tcmalloc if it is mapped, glibc with
+    or without the tunables that keep freed memory."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as maps:
+            if "libtcmalloc" in maps.read():
+                return "tcmalloc"
+    except OSError:  # not Linux: no /proc
+        pass
+    if "glibc.malloc.mmap_max=0" in os.environ.get("GLIBC_TUNABLES", ""):
+        return "glibc (mmap_max=0)"
+    return "glibc default"
+
+
 def speed_summary(speed: dict, dtype: torch.dtype | None, compiled: bool) -> str:
     return (f"precision {'bf16' if dtype is torch.bfloat16 else 'fp32'} (asked: {speed['precision']}), "
             f"channels_last {bool(speed['channels_last'])}, compiled {compiled}, "
-            f"optimizer {speed['optimizer_impl']}, prefetch {int(speed['prefetch'])}")
+            f"optimizer {speed['optimizer_impl']}, prefetch {int(speed['prefetch'])}, allocator {allocator_in_use()}")
