@@ -65,6 +65,7 @@ transfer_kd_weight=0             # β of an MSE to the sc_train i-vectors (exp/i
 transfer_procs=1                 # >1: torchrun DistributedDataParallel processes
 transfer_lda_dim=100             # LDA before the PLDA trained on sc_train (150 speakers with >= 2 clips)
 test_crops="1 2"                 # crops of data/test (seconds) in stage 11: test side (test_Ss), both (test_SsSs)
+overwrite=false                  # true: retrain a system whose exp/<system>/config.yaml records another configuration
 ablations=true                   # false: a quick run without the ablations: of the students only
                                  # exp/student_kd, of the transfers only the full one (exp/transfer_msce_kl)
 help_message="Usage: $0 [--stage N] [--stop-stage M] [--corpus-root DIR] [--nj N] [options]
@@ -76,7 +77,7 @@ Options (defaults in this script): --splits-dir --long-corpus --extra-train-corp
   --dev-seed --transfer-conf --transfer-source --transfer-sub-centers --transfer-kl-weight
   --transfer-long-view --transfer-long-data --transfer-replay-ratio --transfer-short-seconds
   --transfer-tag --transfer-variant-names --transfer-kd-weight --transfer-procs --transfer-lda-dim --test-crops
-  --ablations true|false"
+  --overwrite true|false --ablations true|false"
 . utils/parse_options.sh
 
 data=data
@@ -243,7 +244,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
       fi
     fi
     seed_opt=(); [ "$seed" = none ] || seed_opt=(--seed $seed)
-    steps/train_student.sh --cmd "$cuda_cmd" --nnet-config $yaml --num-procs $student_procs "${seed_opt[@]}" \
+    steps/train_student.sh --cmd "$cuda_cmd" --overwrite $overwrite --nnet-config $yaml --num-procs $student_procs "${seed_opt[@]}" \
       --kd-weight $weight --kd-normalisation $norm --kd-target $target $data/$student_train $teacher exp/$sys
   done
   end_stage 6
@@ -269,7 +270,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
       $xv/xvectors_$student_train/xvector.scp $data/$student_train $xv/xvectors_$student_train/plda_lda$lda_dim
     score_backends $sys $xv/xvectors_$student_train/xvector.scp $xv/xvectors_$student_eval/xvector.scp \
       $xv/xvectors_$student_train/plda_lda$lda_dim $student_eval
-    echo "$sys: trained in $(cat $xv/train_seconds) s"
+    echo "$sys: trained in $(cat $xv/train_seconds 2>/dev/null || echo "an unrecorded time") s"
   done
   column -t -s$'\t' exp/results.tsv
   # README's student table (EER% / minDCF(0.01)), also in exp/student_table${student_suffix}.md
@@ -314,7 +315,7 @@ if [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   [ -n "$transfer_short_seconds" ] && data_opts+=(--short-seconds $transfer_short_seconds)
   for v in $transfer_variants; do
     IFS=: read -r sys k alpha <<< "$v"
-    steps/transfer_student.sh --cmd "$cuda_cmd" --nnet-config $transfer_conf --num-procs $transfer_procs \
+    steps/transfer_student.sh --cmd "$cuda_cmd" --overwrite $overwrite --nnet-config $transfer_conf --num-procs $transfer_procs \
       --sub-centers $k --kl-weight $alpha --long-view $transfer_long_view --kd-weight $transfer_kd_weight \
       ${data_opts[@]+"${data_opts[@]}"} exp/$transfer_source $data/sc_train $teacher exp/$sys
   done

@@ -1,29 +1,39 @@
 """Throughput of the student's training step on this machine, in one run and as ratios:
 
   (a) today's path: fp32, per-parameter AdamW, batches made serially between network steps
-      (what conf/student.yaml did before its speed: section);
-  (b) the config's path: its ``speed:`` section (precision, layout, compile, optimiser,
-      prefetch), batch making included;
-  (c) the ceiling: the same network and speed options as (b) on random tensors (no audio, no
-      augmentation, no fbank).
+      (what conf/student.yaml did before its speed: section), glibc's default allocator;
+  (b0) the config's path: its ``speed:`` section (precision, layout, compile, optimiser,
+      prefetch), batch making included, glibc's default allocator;
+  (b) the same under the recipe's allocator (path.sh's SIDKD_MALLOC: tcmalloc where installed,
+      else glibc with mmap_max=0);
+  (c) the ceiling: the network of (b) on random tensors (no audio, no augmentation, no fbank),
+      under the recipe's allocator;
+  and (b) under each other allocator of ``--allocators`` (e.g. ``glibc`` where tcmalloc is the default).
 
     OMP_NUM_THREADS=2 python bench/bench_student.py --config conf/student.yaml --train-data data/train \\
-        [--steps 3] [--rounds 3] [--max-utts 600] [--speed precision=bf16,prefetch=0]
+        [--steps 3] [--rounds 3] [--max-utts 400] [--speed precision=fp32,prefetch=0] [--allocators glibc]
 
-Every path runs the loop's own step (zero_grad, backward, gradient clipping, optimiser step) on
-``--steps`` batches of the config's batch size per round after one untimed warm-up batch, the paths
-taking turns for ``--rounds`` rounds (the ratios are medians over rounds); the timed batches are
-made fresh, so a prefetch thread starts empty as at the start of an epoch. The distillation head is
-left out (it needs the teacher vectors; its cost is one 256 x 200 linear layer). ``--speed`` overrides
-single options of (b) to measure one of them. Loads at most --max-utts utterances (through a
-temporary data dir, so that only those are decoded).
+An allocator is chosen when a process starts, so every path is a worker process of its own with
+the environment path.sh gives for its setting; the workers take turns, one stepping at a time, for
+``--rounds`` rounds on the same batches (the ratios are medians over rounds). Every path runs the
+loop's own step (zero_grad, backward, gradient clipping, optimiser step) on ``--steps`` batches of
+the config's batch size per round after one untimed warm-up batch; the timed batches are made
+fresh, so a prefetch thread starts empty as at the start of an epoch. Each worker also reports the
+kernel's share of its CPU time and its minor page faults per second over the timed steps, and its
+peak RSS. The distillation head is left out (it needs the teacher vectors; its cost is one 256 x
+200 linear layer). ``--speed`` overrides single options of (b0), (b) and (c). Loads at most
+--max-utts utterances (through a temporary data dir, so that only those are decoded).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -145,6 +155,69 @@ class Path:
         return len(indices) * self.setup.batch_size / (time.time() - tick)
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ALLOCATOR_VARS = ("LD_PRELOAD", "GLIBC_TUNABLES", "TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD", "SIDKD_MALLOC")
+
+
+def allocator_env(setting: str) -> dict:
+    """This process's environment with the allocator variables that path.sh exports for
+    SIDKD_MALLOC=setting ("system": none of them)."""
+    env = {k: v for k, v in os.environ.items() if k not in ALLOCATOR_VARS}
+    probe = subprocess.run(["bash", "-c", f'. "{REPO}/path.sh" >&2 && env -0'], capture_output=True, check=True,
+                           env=dict(env, SIDKD_MALLOC=setting, SIDKD_NO_VENV="1"))
+    sourced = dict(item.split("=", 1) for item in probe.stdout.decode().split("\0") if "=" in item)
+    env.update({k: sourced[k] for k in ALLOCATOR_VARS if k in sourced})
+    return env
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One path in this process: set up, warm up, then time the rounds the parent asks for on stdin
+    ("i j k" batch indices) and answer one JSON line each."""
+    config = load_config(args.config)
+    speed = dict(config["speed"], **parse_speed(args.speed)) if args.worker != "a" else copy.deepcopy(TODAY)
+    audio = subset_audio(args.train_data, args.max_utts, int(config["features"]["sample_rate"]))
+    setup = Setup(config, audio, args.steps * args.rounds)
+    path = setup.path(speed, random_input=args.worker == "c")
+    shape = tuple(setup.dataset([0])[0][0].shape)
+    print(json.dumps({"summary": path.summary, "batch": setup.batch_size,
+                      "shape": shape, "threads": torch.get_num_threads()}), flush=True)
+    for line in sys.stdin:
+        indices = [int(i) for i in line.split()]
+        if not indices:
+            prep = setup.preparation(list(range(1, 1 + args.steps)))
+            print(json.dumps({"preparation": prep}), flush=True)
+            continue
+        cpu0, usage0 = os.times(), resource.getrusage(resource.RUSAGE_SELF)
+        rate = path.run(indices)
+        cpu1, usage1 = os.times(), resource.getrusage(resource.RUSAGE_SELF)
+        user, system = cpu1.user - cpu0.user, cpu1.system - cpu0.system
+        wall = len(indices) * setup.batch_size / rate
+        print(json.dumps({"rate": rate, "system_share": system / max(user + system, 1e-9),
+                          "faults_per_s": (usage1.ru_minflt - usage0.ru_minflt) / wall,
+                          "peak_rss_mb": usage1.ru_maxrss / 1024}), flush=True)
+
+
+class Worker:
+    def __init__(self, key: str, setting: str, args: argparse.Namespace, argv: list[str]):
+        self.key, self.setting = key, setting
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), *argv, "--worker", key],
+                                     env=allocator_env(setting), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+
+    def ask(self, line: str = "") -> dict:
+        if line is not None:
+            self.proc.stdin.write(line + "\n")
+            self.proc.stdin.flush()
+        answer = self.proc.stdout.readline()
+        if not answer:
+            raise SystemExit(f"bench worker ({self.key}) ended (exit {self.proc.wait()}); its error is above")
+        return json.loads(answer)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", required=True)
@@ -153,36 +226,56 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds in which the paths take turns")
     parser.add_argument("--max-utts", type=int, default=600)
     parser.add_argument("--speed", default="", help="overrides of (b)'s speed options, e.g. precision=bf16,prefetch=0")
+    parser.add_argument("--allocators", default="",
+                        help="more SIDKD_MALLOC settings to run (b) under, e.g. 'glibc tcmalloc'")
+    parser.add_argument("--worker", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    config = load_config(args.config)
-    speed = dict(config["speed"], **parse_speed(args.speed))
-    audio = subset_audio(args.train_data, args.max_utts, int(config["features"]["sample_rate"]))
-    setup = Setup(config, audio, args.steps * args.rounds)
+    if args.worker:
+        worker(args)
+        return
+    argv = sys.argv[1:]
+    recipe = "tcmalloc" if "libtcmalloc" in allocator_env("auto").get("LD_PRELOAD", "") else "glibc"
+    plan = [("a", "system", "(a) today's fp32 serial path, glibc default"),
+            ("b0", "system", "(b0) the config's path, glibc default"),
+            ("b", recipe, f"(b) the config's path, recipe's allocator ({recipe})"),
+            ("c", recipe, f"(c) network on random input, {recipe}")]
+    plan += [(f"b-{name}", name, f"(b) the config's path, {name}") for name in args.allocators.split()
+             if name != recipe]
+    workers = {key: Worker(key, setting, args, argv) for key, setting, _ in plan}
+    names = {key: name for key, _, name in plan}
+    for key, work in workers.items():  # all set up (in parallel) before any timing starts
+        ready = work.ask(None)
+        print(f"{names[key]}: {ready['summary']}", flush=True)
     print(f"config {args.config}: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')} torch threads "
-          f"{torch.get_num_threads()}, batch {setup.batch_size}, {args.steps} timed steps, "
-          f"feature shape {tuple(setup.dataset([0])[0][0].shape)}", flush=True)
-    paths = {"a": setup.path(copy.deepcopy(TODAY)), "b": setup.path(copy.deepcopy(speed)),
-             "c": setup.path(copy.deepcopy(speed), random_input=True)}
-    names = {"a": "(a) today's fp32 serial path", "b": "(b) the config's path", "c": "(c) network, random input"}
-    for key, path in paths.items():
-        print(f"{names[key]}: {path.summary}", flush=True)
-    rates: dict = {key: [] for key in paths}
+          f"{ready['threads']}, batch {ready['batch']}, {args.steps} timed steps, feature shape {tuple(ready['shape'])}",
+          flush=True)
+    answers: dict = {key: [] for key in workers}
     for r in range(args.rounds):
         # the paths take turns on the same batches, so that a change in the machine's load falls on all
-        indices = list(range(1 + r * args.steps, 1 + (r + 1) * args.steps))
-        for key, path in paths.items():
-            rates[key].append(path.run(indices))
-        print(f"round {r + 1}: " + ", ".join(f"({k}) {v[-1]:.1f}" for k, v in rates.items()) + " samples/s; "
-              f"(b)/(a) {rates['b'][-1] / rates['a'][-1]:.2f}x", flush=True)
-    prep = setup.preparation(list(range(1, 1 + args.steps)))
-    median = {key: float(np.median(v)) for key, v in rates.items()}
-    ratio_ba = float(np.median([b / a for a, b in zip(rates["a"], rates["b"])]))
-    ratio_ca = float(np.median([c / a for a, c in zip(rates["a"], rates["c"])]))
-    ratio_bc = float(np.median([b / c for b, c in zip(rates["b"], rates["c"])]))
+        indices = " ".join(str(i) for i in range(1 + r * args.steps, 1 + (r + 1) * args.steps))
+        for key, work in workers.items():
+            answers[key].append(work.ask(indices))
+        print(f"round {r + 1}: " + ", ".join(f"({k}) {v[-1]['rate']:.1f}" for k, v in answers.items()) +
+              f" samples/s; (b)/(a) {answers['b'][-1]['rate'] / answers['a'][-1]['rate']:.2f}x", flush=True)
+    prep = workers["b"].ask("")["preparation"]
+    for work in workers.values():
+        work.close()
+
+    def median(key, field):
+        return float(np.median([a[field] for a in answers[key]]))
+
+    def ratio(num, den):
+        return float(np.median([x["rate"] / y["rate"] for x, y in zip(answers[num], answers[den])]))
+
     print(f"batch preparation alone: {prep:.1f} samples/s (one thread)")
-    for key in paths:
-        print(f"{names[key]}: {median[key]:.1f} samples/s (median of {args.rounds} rounds)")
-    print(f"ratios (median over rounds): (b)/(a) {ratio_ba:.2f}x, (c)/(a) {ratio_ca:.2f}x, (b)/(c) {ratio_bc:.2f}")
+    print("| path | samples/s | x (a) | system share of CPU | minor faults/s | peak RSS MB |")
+    print("|---|---|---|---|---|---|")
+    for key in workers:
+        print(f"| {names[key]} | {median(key, 'rate'):.1f} | {ratio(key, 'a'):.2f} | "
+              f"{100 * median(key, 'system_share'):.0f} % | {median(key, 'faults_per_s'):.0f} | "
+              f"{answers[key][-1]['peak_rss_mb']:.0f} |")
+    print(f"ratios (median over {args.rounds} rounds): (b)/(a) {ratio('b', 'a'):.2f}x, (b)/(b0) {ratio('b', 'b0'):.2f}x, "
+          f"(c)/(a) {ratio('c', 'a'):.2f}x, (b)/(c) {ratio('b', 'c'):.2f}")
 
 
 if __name__ == "__main__":

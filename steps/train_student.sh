@@ -18,6 +18,7 @@ Options:
   --num-threads N      # torch threads per process (default 0: the machine's cores / --num-procs)
   --device D           # auto | cpu | cuda (default: the yaml's device)
   --resume true|false  # continue from the newest checkpoint (default true)
+  --overwrite true|false # train again although <dir>/config.yaml records another configuration (default false)
   --cmd CMD            # job runner (default run.pl)"
 set -euo pipefail
 
@@ -30,6 +31,7 @@ num_procs=1
 num_threads=0
 device=
 resume=true
+overwrite=false
 cmd=run.pl
 . utils/parse_options.sh
 
@@ -50,7 +52,7 @@ if [ "$teacher" != none ]; then
     exit 1
   fi
 fi
-opts=(--config "$nnet_config" --train-data "$data" --dir "$dir" --resume "$resume" "${teacher_opt[@]}")
+opts=(--config "$nnet_config" --train-data "$data" --dir "$dir" --resume "$resume" --overwrite "$overwrite" "${teacher_opt[@]}")
 [ -n "$kd_weight" ] && opts+=(--kd-weight "$kd_weight")
 [ -n "$kd_normalisation" ] && opts+=(--kd-normalisation "$kd_normalisation")
 [ -n "$kd_target" ] && opts+=(--kd-target "$kd_target")

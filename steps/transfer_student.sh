@@ -23,6 +23,7 @@ Options:
   --num-threads N      # torch threads per process (default 0: the machine's cores / --num-procs)
   --device D           # auto | cpu | cuda (default: the yaml's device)
   --resume true|false  # continue from the newest checkpoint (default true)
+  --overwrite true|false # train again although <dir>/config.yaml records another configuration (default false)
   --cmd CMD            # job runner (default run.pl)"
 set -euo pipefail
 
@@ -41,6 +42,7 @@ num_procs=1
 num_threads=0
 device=
 resume=true
+overwrite=false
 cmd=run.pl
 . utils/parse_options.sh
 
@@ -54,7 +56,7 @@ for f in "$nnet_config" "$source_dir/model.json" "$source_dir/final.pt" "$data/w
     ${long_data:+"$long_data/wav.scp" "$long_data/utt2spk"}; do
   [ -f "$f" ] || { echo "$0: no such file: $f" >&2; exit 1; }
 done
-opts=(--config "$nnet_config" --source "$source_dir" --train-data "$data" --dir "$dir" --resume "$resume")
+opts=(--config "$nnet_config" --source "$source_dir" --train-data "$data" --dir "$dir" --resume "$resume" --overwrite "$overwrite")
 if [ "$teacher" != none ]; then
   [ -f "$teacher" ] || { echo "$0: no such file: $teacher" >&2; exit 1; }
   opts+=(--teacher-scp "$teacher")

@@ -58,6 +58,8 @@ def main(argv=None) -> int:
                         help="stop after this epoch's checkpoint (the schedule still spans all epochs)")
     parser.add_argument("--device", default=None, help="auto | cpu | cuda (overrides device of the yaml)")
     parser.add_bool("--resume", False, "continue from the newest checkpoint in DIR/checkpoints")
+    parser.add_bool("--overwrite", False, "train again in DIR although DIR/config.yaml records another "
+                    "configuration (its model and checkpoints are removed first)")
     args, yaml_path = parse_with_yaml_config(parser, argv)
     if int(os.environ.get("RANK", "0")) > 0:
         logging.getLogger().setLevel(logging.WARNING)
@@ -102,7 +104,7 @@ def main(argv=None) -> int:
     try:
         # only the path is kept: the (DDP) model must be gone before the process group is
         out = transfer(config, args.source, args.train_data, args.dir, args.long_data or None, teacher or None,
-                       resume=args.resume, stop_after_epoch=args.stop_after_epoch)[0]
+                       resume=args.resume, stop_after_epoch=args.stop_after_epoch, overwrite=args.overwrite)[0]
         log.info("done: %s", out)
     finally:
         end_session()

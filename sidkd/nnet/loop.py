@@ -74,6 +74,30 @@ def end_session() -> None:
         dist.destroy_process_group()  # fit() ends with a barrier; after an error no rank may wait
 
 
+def claim_directory(out_dir: str, config: dict, inputs: dict, session: Session, resume: bool,
+                    overwrite: bool) -> str:
+    """out_dir/config.yaml for this training (sidkd.nnet.experiment.claim): "done", "resume" or
+    "fresh". The writing process decides first; the others follow after a barrier."""
+    from sidkd.nnet import experiment
+    from sidkd.nnet.speed import autocast_dtype
+
+    run = {"torch": torch.__version__, "device": str(session.device), "processes": session.world,
+           "precision": "bf16" if autocast_dtype(config["speed"]["precision"], session.device) else "fp32"}
+    record = experiment.make_record(config, inputs, run)
+    state = experiment.claim(out_dir, record, resume, overwrite, write=session.rank == 0) if session.rank == 0 else ""
+    if session.world > 1:
+        dist.barrier()
+    if session.rank > 0:
+        state = experiment.claim(out_dir, record, resume, overwrite, write=False)
+    if state == "done":
+        log.info("%s/final.pt: this configuration (hash %s) finished training earlier; nothing to do "
+                 "(--overwrite true trains it again)", out_dir, record["config_hash"])
+    else:
+        log.info("%s/%s: configuration hash %s (%s)", out_dir, experiment.CONFIG_FILE, record["config_hash"],
+                 "resuming" if state == "resume" else "new training")
+    return state
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)

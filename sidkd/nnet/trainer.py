@@ -27,11 +27,26 @@ from sidkd.nnet.data import (
     TrainingAudio,
 )
 from sidkd.nnet.features import FeatureFrontEnd
-from sidkd.nnet.loop import StepResult, fit, init_session, make_optimizer, make_scheduler, seed_everything
+from sidkd.nnet.experiment import data_digest, file_digest, rspec_digest
+from sidkd.nnet.loop import (
+    StepResult,
+    claim_directory,
+    fit,
+    init_session,
+    make_optimizer,
+    make_scheduler,
+    seed_everything,
+)
 from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, margin_at
 from sidkd.nnet.models import build_model
 from sidkd.nnet.speed import SPEED_DEFAULTS, Prefetch, check_speed, prepare_embedder, speed_summary, try_compile
-from sidkd.nnet.teacher_targets import FixedCropBatchDataset, build_kd_head, check_target, prepare_teacher
+from sidkd.nnet.teacher_targets import (
+    FixedCropBatchDataset,
+    build_kd_head,
+    check_target,
+    default_crops_path,
+    prepare_teacher,
+)
 
 __all__ = ["StudentWithHeads", "joint_loss", "load_config", "train", "frontend_from_config", "load_embedder",
            "model_description", "worker_init", "make_batches", "fast_model"]
@@ -164,12 +179,32 @@ def load_embedder(model_dir: str, which: str = "final.pt") -> tuple[nn.Module, d
     return embedder, desc
 
 
+def training_inputs(config: dict, train_dir: str, teacher_rspec: str | None, teacher_crops: str | None) -> dict:
+    """What the training reads, with digests of their content (DIR/config.yaml's inputs:)."""
+    kd_conf = config["loss"]["kd"]
+    inputs = {"train_data": train_dir, "train_data_digest": data_digest(train_dir)}
+    if float(kd_conf["weight"]) > 0 and teacher_rspec:
+        inputs.update(teacher=teacher_rspec, teacher_digest=rspec_digest(teacher_rspec))
+        if str(kd_conf.get("target", "ivector")).startswith("crop"):
+            crops = teacher_crops or default_crops_path(teacher_rspec)
+            inputs.update(teacher_crops=crops, teacher_crops_digest=file_digest([crops]))
+    return inputs
+
+
 def train(config: dict, train_dir: str, out_dir: str, teacher_rspec: str | None = None, resume: bool = False,
-          stop_after_epoch: int | None = None, teacher_crops: str | None = None) -> tuple[str, StudentWithHeads]:
+          stop_after_epoch: int | None = None, teacher_crops: str | None = None,
+          overwrite: bool = False) -> tuple[str, StudentWithHeads | None]:
     """Train; returns the path of final.pt (or of the last checkpoint when stopped early) and this
-    process's trained (not averaged) model. ``teacher_crops``: the crops file of the crop targets
-    (default: ``crops`` beside the teacher scp)."""
+    process's trained (not averaged) model (None when the same configuration had finished earlier in
+    ``out_dir``). ``teacher_crops``: the crops file of the crop targets (default: ``crops`` beside the
+    teacher scp). ``out_dir/config.yaml`` records the configuration; another one there is an error
+    unless ``overwrite`` (sidkd.nnet.experiment)."""
     session = init_session(config["device"])
+    state = claim_directory(out_dir, config, training_inputs(config, train_dir, teacher_rspec, teacher_crops),
+                            session, resume, overwrite)
+    if state == "done":
+        return os.path.join(out_dir, "final.pt"), None
+    resume = state == "resume"
     seed = int(config["seed"])
     seed_everything(seed)
     kd_conf, aam_conf, data_conf, optim_conf = (config["loss"]["kd"], config["loss"]["aam"], config["data"],

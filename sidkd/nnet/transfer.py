@@ -69,7 +69,16 @@ from sidkd.nnet.data import (
     crop_or_repeat,
     load_teacher_vectors,
 )
-from sidkd.nnet.loop import StepResult, fit, init_session, make_optimizer, make_scheduler, seed_everything
+from sidkd.nnet.experiment import data_digest, file_digest, rspec_digest
+from sidkd.nnet.loop import (
+    StepResult,
+    claim_directory,
+    fit,
+    init_session,
+    make_optimizer,
+    make_scheduler,
+    seed_everything,
+)
 from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, long_short_kl, margin_at
 from sidkd.nnet.models import build_model
 from sidkd.nnet.trainer import DEFAULTS as STUDENT_DEFAULTS
@@ -388,9 +397,12 @@ def load_source(source_dir: str, which: str = "final.pt") -> tuple[dict, dict]:
 
 
 def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_dir: str | None = None,
-             teacher_rspec: str | None = None, resume: bool = False, stop_after_epoch: int | None = None):
+             teacher_rspec: str | None = None, resume: bool = False, stop_after_epoch: int | None = None,
+             overwrite: bool = False):
     """Fine-tune the source model on ``train_dir``; returns (final.pt or the last checkpoint when
-    stopped early, this process's trained model)."""
+    stopped early, this process's trained model; None when the same configuration had finished
+    earlier). ``out_dir/config.yaml`` records the configuration and the inputs; another one there is
+    an error unless ``overwrite`` (sidkd.nnet.experiment)."""
     session = init_session(config["device"])
     seed = int(config["seed"])
     seed_everything(seed)
@@ -410,6 +422,17 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
     if long_view in REPLAY_VIEWS and ratio <= 0:
         raise DataError(f"loss.kl.long_view {long_view}: its long views are of the replayed crops, "
                         f"so it needs replay.ratio > 0")
+    inputs = {"source": source_dir, "source_digest": file_digest([os.path.join(source_dir, "model.json"),
+                                                                  os.path.join(source_dir, "final.pt")]),
+              "train_data": train_dir, "train_data_digest": data_digest(train_dir)}
+    if long_dir and (ratio > 0 or long_view in LONG_DATA_VIEWS):
+        inputs.update(long_data=long_dir, long_data_digest=data_digest(long_dir))
+    if kd_weight > 0 and teacher_rspec:
+        inputs.update(teacher=teacher_rspec, teacher_digest=rspec_digest(teacher_rspec))
+    state = claim_directory(out_dir, config, inputs, session, resume, overwrite)
+    if state == "done":
+        return os.path.join(out_dir, "final.pt"), None
+    resume = state == "resume"
 
     source_desc, source_state = load_source(source_dir)
     feat_conf = source_desc["features"]  # the source's front end: the embedder was trained on it

@@ -2,21 +2,25 @@
 # Sourced by steps/train_student.sh and steps/transfer_student.sh: the part they share.
 # run_training PROGRAM runs `python -m sidkd.bin.PROGRAM "${opts[@]}"` (torchrun with $num_procs
 # processes when > 1) through $cmd into $dir/log/train.log, and writes $dir/train_seconds.
-# Uses the caller's $dir $resume $nnet_config $num_procs $num_threads $cmd and the array opts.
+# Uses the caller's $dir $num_procs $num_threads $cmd and the array opts.
 # path.sh gives every job one thread (parallelism comes from --nj); a training is one job, so it
 # gets $num_threads threads per process (0: the machine's cores shared among its processes).
 run_training() {
   local program=$1 start end
-  # A finished training is not redone (and its train_seconds stays): delete final.pt to train again.
-  if [ "$resume" = true ] && [ -f "$dir/final.pt" ] && [ -f "$dir/train_seconds" ]; then
-    echo "$0: $dir/final.pt exists: training finished earlier in $(cat "$dir/train_seconds") s; delete it to train again"
-    return 0
-  fi
+  # The program itself compares $dir/config.yaml with what is asked: the same configuration
+  # resumes, or finds the training finished and does nothing (train_seconds then stays as it was);
+  # another one is an error naming the keys that differ, unless --overwrite true.
   mkdir -p "$dir/log"
   # Checkpoints and models are written under a temporary name and renamed; a killed run's
   # temporaries are never read, only removed here.
   rm -f "$dir"/*.tmp.* "$dir"/checkpoints/*.tmp.*
-  cp "$nnet_config" "$dir/nnet_config.yaml"
+  local before= rotated=
+  [ -f "$dir/final.pt" ] && before=$(stat -c %Y.%s "$dir/final.pt")
+  # an earlier run's log is kept (a resumed training's first epochs are in it), renamed by its time
+  if [ -f "$dir/log/train.log" ]; then
+    rotated=$dir/log/train.$(date -r "$dir/log/train.log" +%Y%m%d-%H%M%S).log
+    mv "$dir/log/train.log" "$rotated"
+  fi
   local threads=$num_threads
   if [ "$threads" -le 0 ]; then
     threads=$(( $(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc) / num_procs ))  # nproc obeys OMP_*
@@ -30,8 +34,7 @@ run_training() {
   start=$(date +%s)
   # The job writes only to its log; its one line per epoch (epoch E/N: losses, accuracy, samples/s,
   # elapsed, ETA) is copied to stderr as it appears, so a training of half an hour is never silent.
-  # tail --pid ends with the job; the old log goes first so that its lines are not shown again.
-  rm -f "$dir/log/train.log"
+  # tail --pid ends with the job.
   local job watcher rc=0
   $cmd "$dir/log/train.log" "${launcher[@]}" "${opts[@]}" &
   job=$!
@@ -42,7 +45,15 @@ run_training() {
   wait $watcher || true
   [ $rc -eq 0 ] || { echo "$0: training failed (exit $rc); see $dir/log/train.log" >&2; return $rc; }
   end=$(date +%s)
-  echo $((end - start)) > "$dir/train_seconds"
   [ -f "$dir/final.pt" ] || { echo "$0: training ended without $dir/final.pt; see $dir/log/train.log" >&2; return 1; }
+  if [ -n "$before" ] && [ "$(stat -c %Y.%s "$dir/final.pt")" = "$before" ]; then
+    # nothing was trained: the training's own log stays train.log, this check goes to check.log
+    mv "$dir/log/train.log" "$dir/log/check.log"
+    [ -z "$rotated" ] || mv "$rotated" "$dir/log/train.log"
+    echo "$0: $dir/final.pt: this configuration finished training earlier, in" \
+      "$(cat "$dir/train_seconds" 2>/dev/null || echo "an unrecorded time (its run was killed after final.pt)") s"
+    return 0
+  fi
+  echo $((end - start)) > "$dir/train_seconds"
   echo "$0: trained $dir/final.pt in $((end - start)) s, $num_procs process(es) x $threads thread(s) (log: $dir/log/train.log)"
 }

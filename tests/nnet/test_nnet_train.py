@@ -86,7 +86,7 @@ def test_resume_with_another_network_is_a_clear_error(tmp_path, standin_fbank_ba
     conf["optim"] = {**conf["optim"], "num_epochs": 1}
     train(load_config(None, conf), data, str(tmp_path / "exp"))
     conf["model"] = {**conf["model"], "embedding_dim": 6}
-    with pytest.raises(DataError, match="does not fit this configuration"):
+    with pytest.raises(DataError, match=r"config.model.embedding_dim: 8 -> 6\. .*--overwrite true"):
         train(load_config(None, conf), data, str(tmp_path / "exp"), resume=True)
 
 
