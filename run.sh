@@ -225,7 +225,7 @@ student_bases=$(for spec in $student_specs $kd_variants; do echo -n "${spec%%:*}
 # (exp/ivectors_train_crops, crops as long as the yaml's training chunks).
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   begin_stage
-  if [ "$dev_split" = true ] && [ ! -f $data/train_dev/trials ]; then
+  if [ "$dev_split" = true ]; then  # kept when made with these parameters from this data/train
     prefixes=$(for pair in $extra_train_corpora; do echo -n "${pair#*:} "; done)
     local/make_dev_split.sh --num-speakers $dev_num_speakers --seed $dev_seed --exclude-prefixes "$prefixes" \
       $data/train $data/train_dev_train $data/train_dev

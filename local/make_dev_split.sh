@@ -5,7 +5,9 @@
 # <train-dir>. Speaker-disjoint by construction and checked. Every file of <src-dir> (features,
 # VAD, utt2num_frames, ...) is carried over, so no stage needs rerunning; existing i-vectors and
 # embeddings of <src-dir> cover both parts. Each output dir is made under a temporary name and
-# renamed when complete.
+# renamed when complete. <dev-dir>/split_params records the parameters and the source's utt2spk
+# digest: a rerun with the same ones keeps the split, with others (or a rebuilt <src-dir>) remakes it
+# and says what changed.
 help_message="Usage: $0 [options] <src-dir> <train-dir> <dev-dir>
  e.g.: $0 --num-speakers 30 --seed 777 data/train data/train_dev_train data/train_dev
 Options:
@@ -26,6 +28,18 @@ train=$2
 dev=$3
 [ -f "$src/utt2spk" ] || { echo "$0: no such file: $src/utt2spk" >&2; exit 1; }
 export LC_ALL=C
+
+params="num_speakers=$num_speakers seed=$seed exclude_prefixes=${exclude_prefixes// /,} min_utts=$min_utts \
+src=$src src_utt2spk_sha1=$(sha1sum < "$src/utt2spk" | cut -d' ' -f1)"
+if [ -f "$dev/split_params" ] && [ -f "$dev/trials" ] && [ -f "$train/utt2spk" ]; then
+  old=$(cat "$dev/split_params")
+  if [ "$old" = "$params" ]; then
+    echo "$0: $dev: the split of $src with these parameters exists; kept"
+    exit 0
+  fi
+  changed=$( { diff <(tr ' ' '\n' <<< "$old") <(tr ' ' '\n' <<< "$params") || true; } | sed -n 's/^> //p' | tr '\n' ' ')
+  echo "$0: $dev: made with other parameters or from another $src/utt2spk (now: $changed); remaking it and $train"
+fi
 
 mkdir -p "$(dirname "$dev")"
 tmp=$(mktemp -d "${dev%/}.tmp.XXXXXX")
@@ -48,6 +62,7 @@ if [ -n "$shared" ] || [ "$num_parts" -ne "$num_src" ]; then
   exit 1
 fi
 cp "$tmp/dev.spk" "$tmp/dev/held_out.spk"
+echo "$params" > "$tmp/dev/split_params"
 for pair in "$tmp/train:$train" "$tmp/dev:$dev"; do
   from=${pair%%:*}; to=${pair#*:}
   rm -rf "$to"; mkdir -p "$(dirname "$to")"; mv "$from" "$to"

@@ -61,3 +61,37 @@ def test_dev_split_needs_enough_candidates(tmp_path):
     assert proc.returncode != 0
     assert "asked for 2 held-out speakers, only 2 candidates" in proc.stdout
     assert not (tmp_path / "a" / "dev").exists() and not (tmp_path / "a" / "tr").exists()
+
+
+def test_dev_split_is_kept_for_the_same_parameters_and_remade_for_others(tmp_path):
+    data, _ = make_tiny_data(str(tmp_path), speakers=8, utts=3)
+    out = str(tmp_path / "a")
+    first = _split(data, out, seed=1)
+    assert first.returncode == 0, first.stdout
+    before = read_utt2spk(f"{out}/dev/utt2spk")
+    params = open(f"{out}/dev/split_params").read()
+    assert "num_speakers=2 seed=1 " in params and "src_utt2spk_sha1=" in params
+    same = _split(data, out, seed=1)
+    assert same.returncode == 0 and "exists; kept" in same.stdout
+    # another seed: remade, with a line naming what changed
+    seeds = {}
+    for seed in range(2, 12):
+        other = _split(data, out, seed=seed)
+        assert other.returncode == 0 and f"(now: seed={seed} )" in other.stdout, other.stdout
+        seeds[seed] = set(read_utt2spk(f"{out}/dev/utt2spk").values())
+        if seeds[seed] != set(before.values()):
+            break
+    assert any(s != set(before.values()) for s in seeds.values())  # some seed holds out other speakers
+    # a rebuilt source (one utterance fewer) remakes the split too
+    with open(f"{data}/utt2spk") as handle:
+        lines = handle.readlines()
+    with open(f"{data}/utt2spk", "w") as handle:
+        handle.writelines(lines[1:])
+    with open(f"{data}/wav.scp") as handle:
+        lines = handle.readlines()
+    with open(f"{data}/wav.scp", "w") as handle:
+        handle.writelines(lines[1:])
+    rebuilt = _split(data, out, seed=seed)
+    assert rebuilt.returncode == 0 and "src_utt2spk_sha1=" in rebuilt.stdout and "remaking" in rebuilt.stdout
+    both = {**read_utt2spk(f"{out}/dev/utt2spk"), **read_utt2spk(f"{out}/tr/utt2spk")}
+    assert len(both) == 8 * 3 - 1
