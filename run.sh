@@ -237,11 +237,10 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
       teacher=none
     elif [ "${target#crop}" != "$target" ]; then
       teacher=exp/ivectors_train_crops/ivector.scp
-      if [ ! -f $teacher ]; then
-        chunk=$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['features']['chunk_seconds'])" $yaml)
-        steps/extract_crop_ivectors.sh --nj $nj --cmd "$train_cmd" --num-crops $kd_num_crops --crop-seconds $chunk \
-          --num-gselect $ivector_num_gselect --min-post $ivector_min_post exp/extractor $data/train exp/ivectors_train_crops
-      fi
+      # kept when made with these settings (crop length = the yaml's chunks), else remade
+      chunk=$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['features']['chunk_seconds'])" $yaml)
+      steps/extract_crop_ivectors.sh --nj $nj --cmd "$train_cmd" --num-crops $kd_num_crops --crop-seconds $chunk \
+        --num-gselect $ivector_num_gselect --min-post $ivector_min_post exp/extractor $data/train exp/ivectors_train_crops
     fi
     seed_opt=(); [ "$seed" = none ] || seed_opt=(--seed $seed)
     steps/train_student.sh --cmd "$cuda_cmd" --overwrite $overwrite --nnet-config $yaml --num-procs $student_procs "${seed_opt[@]}" \

@@ -50,6 +50,20 @@ crop_frames=$(awk -v s="$crop_seconds" -v f="$shift_ms" 'BEGIN{n = s * 1000 / f;
   if (r < 1 || (n - r) > 1e-6 || (r - n) > 1e-6) exit 1; print r}') || {
   echo "$0: --crop-seconds $crop_seconds is not a whole number of ${shift_ms}-ms frames" >&2; exit 1; }
 
+# The i-vectors are kept when made with these settings from this data and extractor, else remade.
+params="num_crops=$num_crops crop_frames=$crop_frames frame_shift_ms=$shift_ms data=$data \
+utt2num_frames_sha1=$(sha1sum < "$data/utt2num_frames" | cut -d' ' -f1) \
+extractor_sha1=$(sha1sum < "$srcdir/final.ie" | cut -d' ' -f1) num_gselect=$num_gselect min_post=$min_post"
+if [ -f "$dir/crop_params" ] && [ -f "$dir/ivector.scp" ]; then
+  if [ "$(cat "$dir/crop_params")" = "$params" ]; then
+    echo "$0: $dir: crop i-vectors with these settings exist; kept"
+    exit 0
+  fi
+  changed=$( { diff <(tr ' ' '\n' < "$dir/crop_params") <(tr ' ' '\n' <<< "$params") || true; } | sed -n 's/^> //p' | tr '\n' ' ')
+  echo "$0: $dir: made with other settings (now: $changed); remaking"
+fi
+rm -f "$dir/crop_params" "$dir/ivector.scp"
+
 mkdir -p "$dir/log" "$dir/data" "$dir/crop_feats"
 echo "$0: $num_crops crops of $crop_frames frames per utterance of $data"
 python -m sidkd.bin.make_crops --num-crops "$num_crops" --crop-frames "$crop_frames" \
@@ -81,3 +95,4 @@ if [ "$cleanup" = true ]; then
   rm -f "$cdata/feats.scp" "$cdata/vad.scp"
 fi
 echo "$0: $(wc -l < "$dir/crops") crops listed, $(wc -l < "$dir/ivector.scp") crop i-vectors in $dir/ivector.scp"
+echo "$params" > "$dir/crop_params"

@@ -77,6 +77,16 @@ def test_crop_ivectors_are_the_ivectors_of_the_listed_slices(extractor):
     for key in want:
         np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-5)
     assert not os.path.exists(f"{exp}/crops/crop_feats")  # --cleanup true
+    # asked again with the same settings: kept; with another crop length: remade for that length
+    stamp = os.stat(f"{exp}/crops/ivector.scp").st_mtime_ns
+    again = run_step("steps/extract_crop_ivectors.sh", "--nj", "2", "--num-crops", "3", "--crop-seconds", "0.5",
+                     "--mfcc-config", conf, "--num-gselect", "3", f"{exp}/extractor", data, f"{exp}/crops")
+    assert "exist; kept" in again and os.stat(f"{exp}/crops/ivector.scp").st_mtime_ns == stamp
+    other = run_step("steps/extract_crop_ivectors.sh", "--nj", "2", "--num-crops", "3", "--crop-seconds", "0.3",
+                     "--mfcc-config", conf, "--num-gselect", "3", f"{exp}/extractor", data, f"{exp}/crops")
+    assert "(now: crop_frames=30 )" in other and "remaking" in other
+    assert {int(line.split()[3]) for line in open(f"{exp}/crops/crops")} <= set(range(1, 31))
+    assert max(int(line.split()[3]) for line in open(f"{exp}/crops/crops")) == 30
 
 
 def test_crop_step_refuses_snip_edges_and_bad_lengths(extractor, tmp_path):
