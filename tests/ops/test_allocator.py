@@ -20,7 +20,8 @@ from tests.conftest import REPO_ROOT, tool_env
 
 TCMALLOC_INSTALLED = any(
     os.path.isfile(os.path.join(d, "libtcmalloc_minimal.so.4"))
-    for d in ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib"))
+    for d in (f"/usr/lib/{os.uname().machine}-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib",
+              os.path.join(os.environ.get("CONDA_PREFIX", "/nonexistent"), "lib")))  # path.sh's places
 
 
 def sourced(setting, extra_env=None, command='echo "$SIDKD_MALLOC|${LD_PRELOAD:-}|${GLIBC_TUNABLES:-}"'):
