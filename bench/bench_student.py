@@ -198,13 +198,16 @@ def worker(args: argparse.Namespace) -> None:
 
 
 class Worker:
-    def __init__(self, key: str, setting: str, args: argparse.Namespace, argv: list[str]):
-        self.key, self.setting = key, setting
+    """A worker process (``--worker key``) under the allocator of ``setting``."""
+
+    def __init__(self, key: str, setting: str, argv: list[str]):
+        self.key = key
         self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), *argv, "--worker", key],
                                      env=allocator_env(setting), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True)
 
-    def ask(self, line: str = "") -> dict:
+    def ask(self, line: str | None) -> dict:
+        """Send ``line`` (None: nothing, only read the answer the worker gives when ready)."""
         if line is not None:
             self.proc.stdin.write(line + "\n")
             self.proc.stdin.flush()
@@ -241,7 +244,7 @@ def main() -> None:
             ("c", recipe, f"(c) network on random input, {recipe}")]
     plan += [(f"b-{name}", name, f"(b) the config's path, {name}") for name in args.allocators.split()
              if name != recipe]
-    workers = {key: Worker(key, setting, args, argv) for key, setting, _ in plan}
+    workers = {key: Worker(key, setting, argv) for key, setting, _ in plan}
     names = {key: name for key, _, name in plan}
     for key, work in workers.items():  # all set up (in parallel) before any timing starts
         ready = work.ask(None)

@@ -84,7 +84,8 @@ def claim_directory(out_dir: str, config: dict, inputs: dict, session: Session, 
     run = {"torch": torch.__version__, "device": str(session.device), "processes": session.world,
            "precision": "bf16" if autocast_dtype(config["speed"]["precision"], session.device) else "fp32"}
     record = experiment.make_record(config, inputs, run)
-    state = experiment.claim(out_dir, record, resume, overwrite, write=session.rank == 0) if session.rank == 0 else ""
+    if session.rank == 0:
+        state = experiment.claim(out_dir, record, resume, overwrite)
     if session.world > 1:
         dist.barrier()
     if session.rank > 0:

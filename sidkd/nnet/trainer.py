@@ -28,25 +28,12 @@ from sidkd.nnet.data import (
 )
 from sidkd.nnet.features import FeatureFrontEnd
 from sidkd.nnet.experiment import data_digest, file_digest, rspec_digest
-from sidkd.nnet.loop import (
-    StepResult,
-    claim_directory,
-    fit,
-    init_session,
-    make_optimizer,
-    make_scheduler,
-    seed_everything,
-)
+from sidkd.nnet.loop import StepResult, claim_directory, fit, init_session, make_optimizer, make_scheduler, seed_everything
 from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, margin_at
 from sidkd.nnet.models import build_model
 from sidkd.nnet.speed import SPEED_DEFAULTS, Prefetch, check_speed, prepare_embedder, speed_summary, try_compile
-from sidkd.nnet.teacher_targets import (
-    FixedCropBatchDataset,
-    build_kd_head,
-    check_target,
-    default_crops_path,
-    prepare_teacher,
-)
+from sidkd.nnet.teacher_targets import (FixedCropBatchDataset, build_kd_head, check_target, default_crops_path,
+                                       prepare_teacher)
 
 __all__ = ["StudentWithHeads", "joint_loss", "load_config", "train", "frontend_from_config", "load_embedder",
            "model_description", "worker_init", "make_batches", "fast_model"]

@@ -70,15 +70,7 @@ from sidkd.nnet.data import (
     load_teacher_vectors,
 )
 from sidkd.nnet.experiment import data_digest, file_digest, rspec_digest
-from sidkd.nnet.loop import (
-    StepResult,
-    claim_directory,
-    fit,
-    init_session,
-    make_optimizer,
-    make_scheduler,
-    seed_everything,
-)
+from sidkd.nnet.loop import StepResult, claim_directory, fit, init_session, make_optimizer, make_scheduler, seed_everything
 from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, long_short_kl, margin_at
 from sidkd.nnet.models import build_model
 from sidkd.nnet.trainer import DEFAULTS as STUDENT_DEFAULTS

@@ -15,7 +15,8 @@ run_training() {
   # temporaries are never read, only removed here.
   rm -f "$dir"/*.tmp.* "$dir"/checkpoints/*.tmp.*
   local before= rotated=
-  [ -f "$dir/final.pt" ] && before=$(stat -c %Y.%s "$dir/final.pt")
+  # final.pt is replaced by a rename, so a new one has a new inode
+  [ -f "$dir/final.pt" ] && before=$(stat -c %i.%Y "$dir/final.pt")
   # an earlier run's log is kept (a resumed training's first epochs are in it), renamed by its time
   if [ -f "$dir/log/train.log" ]; then
     rotated=$dir/log/train.$(date -r "$dir/log/train.log" +%Y%m%d-%H%M%S).log
@@ -46,12 +47,13 @@ run_training() {
   [ $rc -eq 0 ] || { echo "$0: training failed (exit $rc); see $dir/log/train.log" >&2; return $rc; }
   end=$(date +%s)
   [ -f "$dir/final.pt" ] || { echo "$0: training ended without $dir/final.pt; see $dir/log/train.log" >&2; return 1; }
-  if [ -n "$before" ] && [ "$(stat -c %Y.%s "$dir/final.pt")" = "$before" ]; then
+  if [ -n "$before" ] && [ "$(stat -c %i.%Y "$dir/final.pt")" = "$before" ]; then
     # nothing was trained: the training's own log stays train.log, this check goes to check.log
     mv "$dir/log/train.log" "$dir/log/check.log"
     [ -z "$rotated" ] || mv "$rotated" "$dir/log/train.log"
-    echo "$0: $dir/final.pt: this configuration finished training earlier, in" \
-      "$(cat "$dir/train_seconds" 2>/dev/null || echo "an unrecorded time (its run was killed after final.pt)") s"
+    local took="an unrecorded time (its run was killed after writing final.pt)"
+    [ -f "$dir/train_seconds" ] && took="$(cat "$dir/train_seconds") s"
+    echo "$0: $dir/final.pt: this configuration finished training earlier, in $took"
     return 0
   fi
   echo $((end - start)) > "$dir/train_seconds"
