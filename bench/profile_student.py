@@ -24,6 +24,7 @@ from bench_student import Setup, parse_speed, subset_audio
 
 from sidkd.nnet.augment import mix_at_snr, reverberate, spec_augment, synthetic_rir
 from sidkd.nnet.data import crop_or_repeat
+from sidkd.nnet.streams import Stream, item_rng
 from sidkd.nnet.trainer import joint_loss, load_config
 
 PARTS = ["read + crop", "reverb", "babble", "fbank + CMN", "SpecAugment", "forward", "backward", "optimiser"]
@@ -34,7 +35,7 @@ def timed_batch(setup: Setup, index: int, clock: dict) -> tuple[torch.Tensor, to
     audio, a = setup.audio, setup.augment
     feats = []
     for j, utt in enumerate(data.batches[0]):
-        rng = np.random.default_rng([data.seed, data.epoch, index, j, 2])
+        rng = item_rng(data.seed, data.epoch, index, j, Stream.CROP)
         t0 = time.perf_counter()
         x = crop_or_repeat(audio.samples[utt], setup.chunk, rng)
         t1 = time.perf_counter()

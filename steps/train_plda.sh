@@ -13,7 +13,7 @@ length_norm=true               # scale to norm sqrt(dim) after the LDA, before t
 usage="Usage: $0 [options] <vectors-scp> <data-dir|utt2spk> <model-dir>
  e.g.: $0 --lda-dim 150 exp/ivectors_train/ivector.scp data/train exp/ivectors_train/plda
 Writes <model-dir>/mean.npz (mean of ALL vectors of the scp, subtracted at scoring time),
-subset_mean.npz (mean of the training subset), lda.npz (unless --lda-dim 0) and plda.npz.
+subset_mean.npz (mean of the training subset), lda.npz (unless --lda-dim 0), lda_dim and plda.npz.
 Options:
   --cmd <cmd>                        # job runner (default: $cmd)
   --lda-dim <n>                      # LDA output dimension, 0 = no LDA (default: $lda_dim)
@@ -59,5 +59,6 @@ $cmd "$dir/log/train_plda.log" \
     --length-norm="$length_norm" --mean="$dir/subset_mean.npz" $lda_opt \
     "scp:$vectors" "$utt2spk" "$dir/plda.npz"
 
+echo "$lda_dim" > "$dir/lda_dim"  # the back-end's name in the score tables (local/score_backends.sh)
 grep -h "using .* vectors of" "$dir/log/train_plda.log" | sed "s|^|$0: |" || true
 echo "$0: back-end in $dir (lda_dim=$lda_dim)"

@@ -7,6 +7,7 @@ Usage: python -m sidkd.bin.compute_lda [options] VECTORS-RSPECIFIER UTT2SPK LDA.
 from sidkd.backend.lda import compute_lda
 from sidkd.backend.vectors import labelled_subset, load_mean, read_vectors, subtract_mean
 from sidkd.cli import ArgumentParser, run_main
+from sidkd.errors import DataError
 from sidkd.io.datadir import read_utt2spk
 
 
@@ -23,6 +24,12 @@ def main(argv=None) -> int:
     parser.add_argument("lda", help="output LDA (.npz)")
     args = parser.parse_args(argv)
     table, labels = labelled_subset(read_vectors(args.vectors), read_utt2spk(args.utt2spk), args.min_utts_per_spk)
+    num_speakers = len(set(labels))
+    if args.dim >= num_speakers:
+        # the between-class scatter of S speakers has rank S - 1: the other directions are noise
+        raise DataError(f"--dim {args.dim} needs more speakers than that: {args.utt2spk} has {num_speakers} with "
+                        f">= {args.min_utts_per_spk} vectors; choose --dim < {num_speakers} (run.sh: lda_dim, "
+                        f"dev_lda_dim, transfer_lda_dim in conf/recipe.conf)")
     vectors = subtract_mean(table.matrix, load_mean(args.mean)) if args.mean else table.matrix
     compute_lda(vectors, labels, args.dim, args.total_covariance_factor, args.covariance_floor).save(args.lda)
     return 0

@@ -1,11 +1,12 @@
 """Train the student ResNet: AAM-softmax, plus distillation to the teacher i-vectors when λ > 0.
 
     python -m sidkd.bin.train_student --config conf/student.yaml --train-data data/train \\
-        --teacher-scp exp/ivectors_train/ivector.scp --dir exp/student_kd [--kd-weight 1.0] [--kd-target lda]
-        [--seed N] [--resume true]
+        --teacher-scp exp/ivectors_train/ivector.scp --dir exp/student_kd [--set "seed=3 loss.kd.target=lda"]
+        [--resume true] [--overwrite true]
 
 ``--config`` here is the network's yaml (all tunables: features, model, losses, augmentation,
-optimiser); the other options override single values. Writes DIR/model.json, DIR/checkpoints/
+optimiser), or a variant of it (``base:`` + differences, sidkd.nnet.config); ``--set`` overrides
+single values by their dotted keys. Writes DIR/model.json, DIR/checkpoints/
 epoch_E.pt every epoch and DIR/final.pt (average of the last checkpoints). Under torchrun every
 process runs this same command (DistributedDataParallel).
 """
@@ -17,8 +18,8 @@ import os
 
 from sidkd.cli import ArgumentParser, ProgramError, parse_with_yaml_config, run_main
 from sidkd.nnet.loop import end_session
-from sidkd.nnet.teacher_targets import TARGETS
-from sidkd.nnet.trainer import load_config, train
+from sidkd.nnet.config import load_config, parse_overrides
+from sidkd.nnet.trainer import train
 
 log = logging.getLogger("train_student")
 
@@ -28,18 +29,12 @@ def main(argv=None) -> int:
     parser.add_argument("--train-data", required=True, help="training data dir (wav.scp, utt2spk)")
     parser.add_argument("--teacher-scp", default="", help="teacher i-vectors (scp file or rspecifier)")
     parser.add_argument("--dir", required=True, help="output directory")
-    parser.add_argument("--kd-weight", type=float, default=None, help="λ (overrides loss.kd.weight of the yaml)")
-    parser.add_argument("--kd-normalisation", default=None, choices=["none", "mean", "length", "whiten"],
-                        help="teacher-side normalisation (overrides loss.kd.normalisation of the yaml)")
-    parser.add_argument("--kd-target", default=None, choices=list(TARGETS),
-                        help="teacher target (overrides loss.kd.target of the yaml; docs/student.md)")
     parser.add_argument("--teacher-crops", default="",
                         help="crops file of the crop targets (default: 'crops' beside --teacher-scp)")
-    parser.add_argument("--seed", type=int, default=None, help="overrides seed of the yaml")
-    parser.add_argument("--num-epochs", type=int, default=None, help="overrides optim.num_epochs of the yaml")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE ...",
+                        help="settings over the yaml, e.g. 'seed=3 loss.kd.weight=0' (repeatable)")
     parser.add_argument("--stop-after-epoch", type=int, default=None,
                         help="stop after this epoch's checkpoint (the schedule still spans all epochs)")
-    parser.add_argument("--device", default=None, help="auto | cpu | cuda (overrides device of the yaml)")
     parser.add_bool("--resume", False, "continue from the newest checkpoint in DIR/checkpoints")
     parser.add_bool("--overwrite", False, "train again in DIR although DIR/config.yaml records another "
                     "configuration (its model and checkpoints are removed first)")
@@ -47,22 +42,9 @@ def main(argv=None) -> int:
     args, yaml_path = parse_with_yaml_config(parser, argv)
     if int(os.environ.get("RANK", "0")) > 0:  # under torchrun, one process tells the story
         logging.getLogger().setLevel(logging.WARNING)
-    overrides: dict = {}
-    if args.kd_weight is not None:
-        overrides.setdefault("loss", {}).setdefault("kd", {})["weight"] = args.kd_weight
-    if args.kd_normalisation is not None:
-        overrides.setdefault("loss", {}).setdefault("kd", {})["normalisation"] = args.kd_normalisation
-    if args.kd_target is not None:
-        overrides.setdefault("loss", {}).setdefault("kd", {})["target"] = args.kd_target
-    if args.seed is not None:
-        overrides["seed"] = args.seed
-    if args.num_epochs is not None:
-        overrides.setdefault("optim", {})["num_epochs"] = args.num_epochs
-    if args.device is not None:
-        overrides["device"] = args.device
     if not os.path.isfile(yaml_path):
         raise ProgramError(f"{yaml_path}: no such network config")
-    config = load_config(yaml_path, overrides)
+    config = load_config(yaml_path, parse_overrides(args.set))
     teacher = args.teacher_scp
     if teacher and ":" not in teacher:
         if not os.path.isfile(teacher):

@@ -1,4 +1,6 @@
 """The results table: one tab-separated row per (system, back-end, trials), header first.
+A study ledger (local/run_study.py: studies/<name>/results.tsv) has the same first six columns and
+more after them (seed, config hash, commit, time, speed, date); it reads as a results table.
 
 A row for a key already in the table is replaced (re-running a stage updates its row in place);
 new keys are appended. The file is rewritten atomically.
@@ -19,17 +21,19 @@ __all__ = ["RESULTS_HEADER", "update_results_table", "read_results_table", "mark
 RESULTS_HEADER = ["system", "backend", "trials", "EER%", "minDCF(0.01)", "minDCF(0.001)"]
 
 
-def _read_rows(path: str) -> list[list[str]]:
-    """The rows under the header, each checked for its field count (errors name file:line)."""
+def _read_rows(path: str, ledger: bool = False) -> list[list[str]]:
+    """The rows under the header, each checked for its field count (errors name file:line);
+    ``ledger``: more columns may follow the six of a results table."""
     with open(path, encoding="utf-8") as handle:
         lines = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
     if not lines:
         return []  # an empty file: no results yet
-    if lines[0] != RESULTS_HEADER:
-        raise DataError(f"{path}: not a results table (header {lines[0]!r})")
+    header = lines[0]
+    if header[:len(RESULTS_HEADER)] != RESULTS_HEADER or (not ledger and header != RESULTS_HEADER):
+        raise DataError(f"{path}: not a results table (header {header!r})")
     for number, fields in enumerate(lines[1:], start=2):
-        if len(fields) != len(RESULTS_HEADER):
-            raise DataError(f"{path}:{number}: {len(fields)} fields, expected {len(RESULTS_HEADER)}")
+        if len(fields) != len(header):
+            raise DataError(f"{path}:{number}: {len(fields)} fields, expected {len(header)}")
     return lines[1:]
 
 
@@ -42,10 +46,11 @@ def update_results_table(path: str, row: list[str]) -> None:
 
 
 def read_results_table(path: str) -> dict[tuple[str, str, str], list[str]]:
-    """(system, backend, trials) -> [EER%, minDCF(0.01), minDCF(0.001)]."""
+    """(system, backend, trials) -> [EER%, minDCF(0.01), minDCF(0.001)], from a results table or a
+    study ledger (a key there twice, under two configuration hashes: the later row)."""
     if not os.path.exists(path):
         raise DataError(f"{path}: no such results table")
-    return {tuple(fields[:3]): fields[3:] for fields in _read_rows(path)}
+    return {tuple(fields[:3]): fields[3:6] for fields in _read_rows(path, ledger=True)}
 
 
 def markdown_table(table: dict[tuple[str, str, str], list[str]], systems: list[str],

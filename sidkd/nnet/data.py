@@ -13,7 +13,8 @@ speaker's crops come from its utterances in proportion to their durations. Crop 
 an utterance shorter than the crop is repeated end to end.
 
 Determinism: batch b of epoch e is a function of (seed, e, b) alone, and crop j of it of
-(seed, e, b, j): resuming, the number of processes and of loader workers change nothing.
+(seed, e, b, j): resuming, the number of processes and of loader workers change nothing (the
+random streams are named in sidkd.nnet.streams).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from sidkd.io.audio import AudioOptions, AudioReader
 from sidkd.io.datadir import DataDir
 from sidkd.nnet.augment import mix_at_snr, reverberate, spec_augment, synthetic_rir
 from sidkd.nnet.features import FeatureFrontEnd
+from sidkd.nnet.streams import Stream, epoch_rng, item_rng
 
 __all__ = ["TrainingAudio", "load_teacher_vectors", "SpeakerBalancedBatches", "ChunkBatchDataset",
            "crop_or_repeat"]
@@ -152,7 +154,7 @@ class SpeakerBalancedBatches:
                    max(1, chunks_per_epoch // batch_size), float(data_conf["speaker_weight_power"]), seed)
 
     def epoch(self, epoch: int) -> list[list[int]]:
-        rng = np.random.default_rng([self.seed, epoch, 1])
+        rng = epoch_rng(self.seed, epoch, Stream.SAMPLER)
         batches = []
         for _ in range(self.num_batches):
             speakers = rng.choice(len(self.speaker_probs), size=self.speakers_per_batch, replace=False,
@@ -233,7 +235,7 @@ class ChunkBatchDataset(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         batch, batch_id = self.batches[i], self.batch_ids[i]
         positions = range(len(batch))[self.positions]
-        feats = np.stack([self.crop_features(batch[j], np.random.default_rng([self.seed, self.epoch, batch_id, j, 2]))
+        feats = np.stack([self.crop_features(batch[j], item_rng(self.seed, self.epoch, batch_id, j, Stream.CROP))
                           for j in positions])
         utts = np.array([batch[j] for j in positions])
         labels = torch.from_numpy(self.audio.labels[utts])

@@ -10,7 +10,8 @@ the student sees. Every target is built once, before training, from the training
                         covariance the identity; false: the orthogonal projection onto the same
                         subspace (coordinates in an orthonormal basis of L's rows), i-vector scale kept.
 - ``speaker_mean``:     m_s = n(mean_{u ∈ s} n(t_u − μ)) for the utterance's speaker s, n(x) = x/‖x‖:
-                        no channel or content of the one utterance is left in the target.
+                        no channel or content of the one utterance is left in the target (a
+                        speaker of one utterance has none: below).
 - ``speaker_mean_lda``: the same over the LDA-projected vectors.
 - ``crop``:             the i-vector of the crop the student sees: crops come only from the fixed
                         positions of a crops file (steps/extract_crop_ivectors.sh), each with its own
@@ -23,12 +24,23 @@ the student sees. Every target is built once, before training, from the training
 
 After this, the per-utterance targets go through the fixed ``normalisation`` of TeacherDistillation
 (``relation`` normalises itself).
+
+Absent targets: the speaker mean of a speaker with one utterance is that utterance's own vector, the
+very channel and content the target is to leave out (LibriSpeech adds 251 such speakers to
+data/train). Those rows get no target: a row of NaN, which the distillation head of the speaker-mean
+targets (TeacherDistillation with ``skip_absent``) leaves out of the loss, as the transfer leaves out
+an utterance without a teacher vector. Their utterances still train the AAM head; the log counts them.
+
+Each target is one class, registered under its name in ``TARGETS`` (name -> KDTarget subclass):
+whether it is LDA-projected or of the fixed crops, how it turns the vectors into targets, and which
+distillation module it trains with.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -39,23 +51,16 @@ from sidkd.errors import DataError
 from sidkd.io.ark import iter_archive
 from sidkd.nnet.data import ChunkBatchDataset, TrainingAudio, load_teacher_vectors, teacher_vector
 from sidkd.nnet.losses import TeacherDistillation
+from sidkd.nnet.streams import Stream, item_rng
 
-__all__ = ["TARGETS", "RELATION_LOSSES", "lda_projection", "speaker_means", "read_crops", "CropTeacher",
-           "FixedCropBatchDataset", "RelationDistillation", "build_targets", "build_kd_head", "crop_starts",
-           "prepare_teacher", "default_crops_path"]
+__all__ = ["TARGETS", "KDTarget", "register_target", "lookup_target", "check_target", "target_uses_crops",
+           "RELATION_LOSSES", "lda_projection", "speaker_means", "speaker_mean_targets", "present_rows",
+           "read_crops", "CropTeacher", "FixedCropBatchDataset", "RelationDistillation", "build_targets",
+           "build_kd_head", "crop_starts", "prepare_teacher", "default_crops_path"]
 
 log = logging.getLogger(__name__)
 
-TARGETS = ("ivector", "lda", "speaker_mean", "speaker_mean_lda", "crop", "crop_lda", "relation")
 RELATION_LOSSES = ("mse", "kl")
-LDA_TARGETS = ("lda", "speaker_mean_lda", "crop_lda", "relation")
-CROP_TARGETS = ("crop", "crop_lda")
-
-
-def check_target(target: str) -> str:
-    if target not in TARGETS:
-        raise DataError(f"unknown teacher target loss.kd.target={target!r}; expected one of {TARGETS}")
-    return target
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -87,6 +92,20 @@ def speaker_means(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
         rows = labels == label
         out[rows] = _unit(unit[rows].mean(axis=0))
     return out
+
+
+def speaker_mean_targets(vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """speaker_means, with the rows of a speaker of one row absent (NaN): that speaker's mean is the
+    row's own vector, so it would carry the channel and content the target is to leave out."""
+    out = speaker_means(vectors, labels)
+    _, speaker_of_row, rows_of_speaker = np.unique(np.asarray(labels), return_inverse=True, return_counts=True)
+    out[rows_of_speaker[speaker_of_row] == 1] = np.nan
+    return out
+
+
+def present_rows(targets: np.ndarray) -> np.ndarray:
+    """The rows that have a target (an absent one is a row of NaN)."""
+    return np.isfinite(targets).all(axis=1)
 
 
 def crop_starts(num_frames: int, crop_frames: int, num_crops: int) -> list[int]:
@@ -214,7 +233,7 @@ class FixedCropBatchDataset(ChunkBatchDataset):
         feats, rows = [], []
         for j in range(len(batch))[self.positions]:
             utt = batch[j]
-            rng = np.random.default_rng([self.seed, self.epoch, batch_id, j, 2])
+            rng = item_rng(self.seed, self.epoch, batch_id, j, Stream.CROP)
             x, row = self.crop_teacher.draw(utt, self.audio.samples[utt], rng)
             feats.append(self.augmented_features(x, rng, utt))
             rows.append(row)
@@ -260,13 +279,134 @@ def default_crops_path(teacher_rspec: str) -> str:
     return os.path.join(os.path.dirname(path if sep else kind) or ".", "crops")
 
 
+class KDTarget:
+    """One value of ``loss.kd.target``: what the student's projection P z is pulled towards.
+
+    ``uses_lda``: the teacher vectors go through the LDA of ``loss.kd.lda`` first (build_targets);
+    ``uses_crops``: the vectors are those of the fixed crops the student sees (CropTeacher), one per
+    crop, not one per utterance. A subclass names itself (``name``) and registers with
+    @register_target."""
+
+    name: ClassVar[str] = ""
+    uses_lda: ClassVar[bool] = False
+    uses_crops: ClassVar[bool] = False
+
+    def targets(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """The targets (N, d) of the vectors ``x`` (N, d) float64 (after the LDA when ``uses_lda``) and
+        their speaker labels; a row of NaN has no target."""
+        return x
+
+    def head(self, kd_conf: dict, embedding_dim: int, targets: np.ndarray) -> nn.Module:
+        """The distillation module: projection + MSE of TeacherDistillation, its normaliser fitted on
+        the targets."""
+        kd = TeacherDistillation(embedding_dim, targets.shape[1], kd_conf["normalisation"])
+        kd.normalizer.fit(targets)
+        return kd
+
+
+# name -> KDTarget subclass, in the order of docs/student.md; iterating gives the names.
+TARGETS: dict[str, type[KDTarget]] = {}
+
+
+def register_target(cls: type[KDTarget]) -> type[KDTarget]:
+    if not cls.name or cls.name in TARGETS:
+        raise ValueError(f"teacher target class {cls.__name__}: name {cls.name!r} is empty or taken")
+    TARGETS[cls.name] = cls
+    return cls
+
+
+def lookup_target(name) -> type[KDTarget]:
+    """The class of the target ``name`` (a ``loss.kd.target`` value)."""
+    if not isinstance(name, str) or name not in TARGETS:
+        raise DataError(f"unknown teacher target loss.kd.target={name!r}; set it to one of: {', '.join(TARGETS)}")
+    return TARGETS[name]
+
+
+def check_target(name) -> str:
+    """``name`` when it is a known target, else the error of lookup_target."""
+    lookup_target(name)
+    return name
+
+
+def target_uses_crops(name) -> bool:
+    """Whether the target ``name`` reads the crops file (and the crop i-vectors) instead of one
+    vector per utterance."""
+    return lookup_target(name).uses_crops
+
+
+def _kd_target(kd_conf: dict) -> KDTarget:
+    return lookup_target(kd_conf.get("target", "ivector"))()
+
+
+@register_target
+class IvectorTarget(KDTarget):
+    name = "ivector"
+
+
+@register_target
+class LdaTarget(KDTarget):
+    name = "lda"
+    uses_lda = True
+
+
+@register_target
+class SpeakerMeanTarget(KDTarget):
+    name = "speaker_mean"
+
+    def targets(self, x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        out = speaker_mean_targets(x, labels)
+        absent = ~present_rows(out)
+        if absent.all():
+            raise DataError(f"loss.kd.target={self.name}: every speaker of the training data has one utterance "
+                            f"with a teacher vector, so no utterance has a speaker-mean target; choose another "
+                            f"loss.kd.target")
+        log.info("teacher targets %s: %d of %d utterances are the only one of their speaker (%d speakers): "
+                 "no target, no distillation term for them", self.name, int(absent.sum()), len(out),
+                 len(np.unique(np.asarray(labels)[absent])))
+        return out
+
+    def head(self, kd_conf: dict, embedding_dim: int, targets: np.ndarray) -> nn.Module:
+        kd = TeacherDistillation(embedding_dim, targets.shape[1], kd_conf["normalisation"], skip_absent=True)
+        kd.normalizer.fit(targets[present_rows(targets)])
+        return kd
+
+
+@register_target
+class SpeakerMeanLdaTarget(SpeakerMeanTarget):
+    name = "speaker_mean_lda"
+    uses_lda = True
+
+
+@register_target
+class CropTarget(KDTarget):
+    name = "crop"
+    uses_crops = True
+
+
+@register_target
+class CropLdaTarget(CropTarget):
+    name = "crop_lda"
+    uses_lda = True
+
+
+@register_target
+class RelationTarget(KDTarget):
+    name = "relation"
+    uses_lda = True
+
+    def head(self, kd_conf: dict, embedding_dim: int, targets: np.ndarray) -> nn.Module:
+        # no projection: the loss compares similarity matrices, each in its own space
+        rel = kd_conf.get("relation") or {}
+        return RelationDistillation(rel.get("loss", "mse"), float(rel.get("temperature", 0.1)))
+
+
 def prepare_teacher(kd_conf: dict, teacher_rspec: str, audio: TrainingAudio, chunk_samples: int,
                     crops_path: str | None = None) -> tuple[np.ndarray, CropTeacher | None]:
     """(targets, CropTeacher or None) of ``loss.kd.target``. Utterances without a teacher vector (for
     the crop targets: without any crop vector) are dropped from ``audio``, named and counted."""
-    target = check_target(kd_conf.get("target", "ivector"))
+    target = _kd_target(kd_conf)
     crop_teacher = None
-    if target in CROP_TARGETS:
+    if target.uses_crops:
         crops_path = crops_path or default_crops_path(teacher_rspec)
         crop_teacher = CropTeacher(crops_path, teacher_rspec, audio.utts, audio.sample_rate, chunk_samples)
         present = crop_teacher.present
@@ -280,7 +420,7 @@ def prepare_teacher(kd_conf: dict, teacher_rspec: str, audio: TrainingAudio, chu
     audio.keep(present)
     if crop_teacher is not None:
         crop_teacher.keep(present)
-        log.info("teacher target %s: %d crops from %s, %.2f per utterance", target, len(crop_teacher.vectors),
+        log.info("teacher target %s: %d crops from %s, %.2f per utterance", target.name, len(crop_teacher.vectors),
                  crops_path, len(crop_teacher.vectors) / max(1, int(present.sum())))
         return build_targets(kd_conf, crop_teacher.vectors, audio.labels[crop_teacher.row_utterances()]), crop_teacher
     return build_targets(kd_conf, vectors[present], audio.labels), None
@@ -288,30 +428,24 @@ def prepare_teacher(kd_conf: dict, teacher_rspec: str, audio: TrainingAudio, chu
 
 def build_targets(kd_conf: dict, vectors: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """The training targets (N, d) float32 of ``loss.kd.target`` from the teacher vectors (N, R) of
-    the training rows (utterances, or crops for the crop targets) and their speaker labels."""
-    target = check_target(kd_conf.get("target", "ivector"))
+    the training rows (utterances, or crops for the crop targets) and their speaker labels; a row of
+    NaN has no target."""
+    target = _kd_target(kd_conf)
     x = np.asarray(vectors, dtype=np.float64)
-    if target in LDA_TARGETS:
+    if target.uses_lda:
         lda_conf = kd_conf.get("lda") or {}
         dim = int(lda_conf.get("dim", 150))
         if dim > x.shape[1]:
-            raise DataError(f"loss.kd.lda.dim {dim} exceeds the teacher dimension {x.shape[1]}")
+            raise DataError(f"loss.kd.lda.dim {dim} exceeds the teacher dimension {x.shape[1]}; set it to at most "
+                            f"{x.shape[1]}")
         matrix, offset = lda_projection(x, labels, dim, bool(lda_conf.get("whiten", True)))
         x = x @ matrix.T + offset
-        log.info("teacher targets %s: LDA %d -> %d (%s) on %d vectors of %d speakers", target, vectors.shape[1], dim,
-                 "within-class whitened" if lda_conf.get("whiten", True) else "orthogonal projection", len(x),
+        log.info("teacher targets %s: LDA %d -> %d (%s) on %d vectors of %d speakers", target.name, vectors.shape[1],
+                 dim, "within-class whitened" if lda_conf.get("whiten", True) else "orthogonal projection", len(x),
                  len(np.unique(labels)))
-    if target in ("speaker_mean", "speaker_mean_lda"):
-        x = speaker_means(x, labels)
-    return x.astype(np.float32)
+    return target.targets(x, labels).astype(np.float32)
 
 
 def build_kd_head(kd_conf: dict, embedding_dim: int, targets: np.ndarray) -> nn.Module:
-    """The distillation module of ``loss.kd.target``: the projection + MSE of TeacherDistillation
-    (normaliser fitted on the targets), or the parameter-free relation loss."""
-    if check_target(kd_conf.get("target", "ivector")) == "relation":
-        rel = kd_conf.get("relation") or {}
-        return RelationDistillation(rel.get("loss", "mse"), float(rel.get("temperature", 0.1)))
-    kd = TeacherDistillation(embedding_dim, targets.shape[1], kd_conf["normalisation"])
-    kd.normalizer.fit(targets)
-    return kd
+    """The distillation module of ``loss.kd.target`` (KDTarget.head)."""
+    return _kd_target(kd_conf).head(kd_conf, embedding_dim, targets)

@@ -8,7 +8,6 @@ checkpoint holds one state_dict; the transfer stage reuses it with a new AAM hea
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from sidkd.nnet.data import (
     SpeakerBalancedBatches,
     TrainingAudio,
 )
+from sidkd.nnet.config import load_config
 from sidkd.nnet.features import FeatureFrontEnd
 from sidkd.nnet.experiment import data_digest, file_digest, rspec_digest
 from sidkd.nnet.loop import StepResult, claim_directory, fit, init_session, make_optimizer, make_scheduler, seed_everything
@@ -33,7 +33,7 @@ from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, margin_at
 from sidkd.nnet.models import build_model
 from sidkd.nnet.speed import SPEED_DEFAULTS, Prefetch, check_speed, prepare_embedder, speed_summary, try_compile
 from sidkd.nnet.teacher_targets import (FixedCropBatchDataset, build_kd_head, check_target, default_crops_path,
-                                       prepare_teacher)
+                                       prepare_teacher, target_uses_crops)
 
 __all__ = ["StudentWithHeads", "joint_loss", "load_config", "train", "frontend_from_config", "load_embedder",
            "model_description", "worker_init", "make_batches", "fast_model"]
@@ -58,46 +58,6 @@ DEFAULTS = {
               "num_epochs": 10, "average_last": 3, "log_interval": 20},
     "speed": dict(SPEED_DEFAULTS),  # sidkd.nnet.speed: precision, layout, compile, optimizer, prefetch
 }
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in (over or {}).items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in ("fbank", "mfcc"):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-# Sections whose keys are not checked against DEFAULTS: options handed on as they are.
-_FREE_SECTIONS = ("fbank", "mfcc", "augment")
-
-
-def _check_keys(conf: dict, defaults: dict, where: str, path: str) -> None:
-    """A misspelt key would silently fall back to its default: name it instead."""
-    for key, value in conf.items():
-        if key not in defaults:
-            raise DataError(f"{path}: unknown setting {where}{key!r}; known here: {sorted(defaults)}")
-        if isinstance(value, dict) and isinstance(defaults[key], dict) and key not in _FREE_SECTIONS:
-            _check_keys(value, defaults[key], f"{where}{key}.", path)
-
-
-def load_config(path: str | None, overrides: dict | None = None, defaults: dict | None = None) -> dict:
-    """The yaml over ``defaults`` (the student's DEFAULTS unless given), then ``overrides``; unknown
-    keys are an error."""
-    import yaml
-
-    defaults = DEFAULTS if defaults is None else defaults
-
-    conf = {}
-    if path:
-        with open(path, encoding="utf-8") as handle:
-            conf = yaml.safe_load(handle) or {}
-        if not isinstance(conf, dict):
-            raise DataError(f"{path}: expected a yaml mapping")
-        _check_keys(conf, defaults, "", path)
-    return _merge(_merge(defaults, conf), overrides or {})
 
 
 def frontend_from_config(features: dict) -> FeatureFrontEnd:
@@ -172,7 +132,7 @@ def training_inputs(config: dict, train_dir: str, teacher_rspec: str | None, tea
     inputs = {"train_data": train_dir, "train_data_digest": data_digest(train_dir)}
     if float(kd_conf["weight"]) > 0 and teacher_rspec:
         inputs.update(teacher=teacher_rspec, teacher_digest=rspec_digest(teacher_rspec))
-        if str(kd_conf.get("target", "ivector")).startswith("crop"):
+        if target_uses_crops(kd_conf.get("target", "ivector")):
             crops = teacher_crops or default_crops_path(teacher_rspec)
             inputs.update(teacher_crops=crops, teacher_crops_digest=file_digest([crops]))
     return inputs

@@ -26,6 +26,8 @@ speakers. For a batch of short crops z_i (unit-normalised) with speakers y_i, th
       head, which has classes for the replayed speakers.
   ``concat+utterance``: both, each on its own items: ``concat`` for the target-domain clips,
       ``utterance`` for the replayed crops.
+  Each long view is one class of ``LONG_VIEWS`` (name -> LongView subclass): what data it needs and
+  how it makes the long views of a batch.
 - replay (``replay.ratio`` r > 0, ``--long-data``): a share r of every batch are short crops of the
   long-speech training utterances (the source's own training data), cut to the batch's crop length;
   their speakers are classes C_s.. C_s + C_l − 1 of the new head after the C_s target-domain ones,
@@ -53,6 +55,8 @@ import copy
 import json
 import logging
 import os
+from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -70,24 +74,20 @@ from sidkd.nnet.data import (
     load_teacher_vectors,
 )
 from sidkd.nnet.experiment import data_digest, file_digest, rspec_digest
+from sidkd.nnet.features import FeatureFrontEnd
 from sidkd.nnet.loop import StepResult, claim_directory, fit, init_session, make_optimizer, make_scheduler, seed_everything
 from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, long_short_kl, margin_at
 from sidkd.nnet.models import build_model
+from sidkd.nnet.streams import Stream, batch_rng, item_rng, sub_seed
 from sidkd.nnet.trainer import DEFAULTS as STUDENT_DEFAULTS
 from sidkd.nnet.trainer import fast_model, frontend_from_config, make_batches, model_description
 
-__all__ = ["DEFAULTS", "LONG_VIEWS", "TransferNet", "concatenated_view", "utterance_view", "crop_range",
+__all__ = ["DEFAULTS", "transfer_inputs", "LONG_VIEWS", "LongView", "register_long_view", "long_view_for", "TransferNet",
+           "TransferInputs", "TransferBatchDataset", "concatenated_view", "utterance_view", "crop_range",
            "batch_crop_samples", "BatchPlan", "plan_batches", "init_replay_classes", "embedder_blocks",
            "set_frozen", "load_source", "transfer"]
 
 log = logging.getLogger(__name__)
-
-LONG_VIEWS = ("concat", "source", "utterance", "concat+utterance")
-# Long views that need the long-speech data dir, and those that run on the replayed crops.
-LONG_DATA_VIEWS = ("source", "utterance", "concat+utterance")
-REPLAY_VIEWS = ("utterance", "concat+utterance")
-# Sub-stream of the seed for the replay sampler, so that its draws are not the target sampler's.
-REPLAY_STREAM = 6
 
 DEFAULTS = {
     "seed": 777,
@@ -185,7 +185,7 @@ def batch_crop_samples(crop: tuple[int, int], seed: int, epoch: int, batch_id: i
     lo, hi = crop
     if lo == hi:
         return lo  # no draw: a fixed length keeps every other stream as it was
-    return int(np.random.default_rng([seed, epoch, batch_id, 5]).integers(lo, hi + 1))
+    return int(batch_rng(seed, epoch, batch_id, Stream.CROP_LENGTH).integers(lo, hi + 1))
 
 
 class BatchPlan:
@@ -237,7 +237,7 @@ def plan_batches(audio: TrainingAudio, long_audio: TrainingAudio | None, data_co
     if replay_size:
         durations = np.array([len(x) for x in long_audio.samples], dtype=np.float64)
         # a seed of its own: with the target sampler's, both would make the same draws
-        replay_seed = int(np.random.SeedSequence([seed, REPLAY_STREAM]).generate_state(1)[0])
+        replay_seed = sub_seed(seed, Stream.REPLAY_SAMPLER)
         replay = SpeakerBalancedBatches(long_audio.labels, durations, replay_size, per_speaker, target.num_batches,
                                         float(data_conf["speaker_weight_power"]), replay_seed)
     return BatchPlan(target, replay, len(audio.speakers), batch_size)
@@ -295,79 +295,192 @@ class TransferNet(nn.Module):
         return ce, kl, mse, logits
 
 
+class LongView:
+    """The long views of the KL term, ``loss.kl.long_view``. This base class is the transfer without
+    the term (KL weight 0): no long views, the replayed crops plain crops.
+
+    ``needs_long_data``: reads the long-speech data dir (``--long-data``) even without replay;
+    ``needs_replay``: its long views are of the replayed crops, so it needs replay.ratio > 0;
+    ``uses_source_head``: its posteriors go through the source model's head (kept fixed)."""
+
+    name: ClassVar[str | None] = None
+    needs_long_data: ClassVar[bool] = False
+    needs_replay: ClassVar[bool] = False
+    uses_source_head: ClassVar[bool] = False
+
+    def target_long_views(self, data: TransferBatchDataset, batch: list[int], batch_id: int,
+                          positions: range) -> list[np.ndarray]:
+        """Features of the long views of this process's target-domain items (``positions`` of the
+        global ``batch``), one per item in order, or none."""
+        return []
+
+    def replayed_item(self, data: TransferBatchDataset, utt: int, length: int,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        """(short crop features, long view features or None) of the replayed long-speech utterance
+        ``utt``, from the item's generator ``rng``."""
+        return data.inputs.long_data.crop_features(utt, rng, length), None
+
+    def separate_pairs(self, data: TransferBatchDataset, batch_id: int, positions: range,
+                       length: int) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+        """(long views, short crops) of pairs apart from the batch's crops, one pair per item, or None."""
+        return None
+
+
+# name -> LongView subclass; iterating gives the names.
+LONG_VIEWS: dict[str, type[LongView]] = {}
+
+
+def register_long_view(cls: type[LongView]) -> type[LongView]:
+    if not cls.name or cls.name in LONG_VIEWS:
+        raise ValueError(f"long view class {cls.__name__}: name {cls.name!r} is empty or taken")
+    LONG_VIEWS[cls.name] = cls
+    return cls
+
+
+def long_view_for(name: str | None) -> LongView:
+    """The long view ``name`` (a ``loss.kl.long_view`` value); None: the transfer without KL term."""
+    if name is None:
+        return LongView()
+    if not isinstance(name, str) or name not in LONG_VIEWS:
+        raise DataError(f"loss.kl.long_view {name!r}: set it to one of: {', '.join(LONG_VIEWS)}")
+    return LONG_VIEWS[name]()
+
+
+@register_long_view
+class ConcatView(LongView):
+    """A target-domain clip's long view: other clips of its speaker end to end (concatenated_view)."""
+
+    name = "concat"
+
+    def target_long_views(self, data, batch, batch_id, positions):
+        longs = []
+        for j in positions:
+            rng = item_rng(data.seed, data.epoch, batch_id, j, Stream.CONCAT_VIEW)
+            utt = batch[j]
+            x, _ = concatenated_view(data.audio.samples, data.speaker_utts[data.audio.labels[utt]], utt,
+                                     data.inputs.long_samples, rng)
+            longs.append(data.augmented_features(x, rng, utt))
+        return longs
+
+
+@register_long_view
+class SourceView(LongView):
+    """Pairs of their own from the long-speech data: a long crop and a short crop inside it."""
+
+    name = "source"
+    needs_long_data = True
+    uses_source_head = True
+
+    def separate_pairs(self, data, batch_id, positions, length):
+        inputs = data.inputs
+        long_audio = inputs.long_data.audio
+        longs, shorts = [], []
+        for j in positions:
+            rng = item_rng(data.seed, data.epoch, batch_id, j, Stream.SOURCE_VIEW)
+            utt = int(rng.choice(len(inputs.source_probs), p=inputs.source_probs))
+            x = crop_or_repeat(long_audio.samples[utt], inputs.long_samples, rng)
+            start = int(rng.integers(0, inputs.long_samples - length + 1))
+            shorts.append(inputs.long_data.augmented_features(x[start:start + length], rng, utt))
+            longs.append(inputs.long_data.augmented_features(x, rng, utt))
+        return longs, shorts
+
+
+@register_long_view
+class UtteranceView(LongView):
+    """A replayed crop's long view: its own utterance around it (utterance_view)."""
+
+    name = "utterance"
+    needs_long_data = True
+    needs_replay = True
+
+    def replayed_item(self, data, utt, length, rng):
+        long_data = data.inputs.long_data
+        x, y, _, _ = utterance_view(long_data.audio.samples[utt], length, data.inputs.long_samples, rng)
+        return long_data.augmented_features(x, rng, utt), long_data.augmented_features(y, rng, utt)
+
+
+@register_long_view
+class ConcatUtteranceView(ConcatView, UtteranceView):
+    """``concat`` for the target-domain clips, ``utterance`` for the replayed crops."""
+
+    name = "concat+utterance"
+    needs_long_data = True
+    needs_replay = True
+
+
+@dataclass(eq=False)
+class TransferInputs:
+    """What the batches of a transfer read, the same in every epoch."""
+
+    audio: TrainingAudio  # the target-domain clips
+    frontend: FeatureFrontEnd
+    crop: tuple[int, int]  # (lo, hi) crop length in samples
+    augment: AugmentConfig
+    seed: int
+    long_view: LongView = field(default_factory=LongView)
+    long_samples: int = 0  # length of a long view
+    long_data: ChunkBatchDataset | None = None  # crops of the long-speech data: replay, views source, utterance
+    source_probs: np.ndarray | None = None  # view source: the probability of each long-speech utterance
+    teacher: np.ndarray | None = None  # a teacher vector per target-domain clip, and which ones have one
+    teacher_mask: np.ndarray | None = None
+    label_offset: int = 0  # class of the first replayed speaker (the number of target-domain speakers)
+
+
 class TransferBatchDataset(ChunkBatchDataset):
     """Item = one batch: dict of short feats (target-domain crops, then replayed ones), labels,
     teacher (+ mask), long views with the positions of their short crops (kl_index), source short
-    crops. Every draw is a function of (seed, epoch, batch, position in the global batch, stream):
-    2 crops (and the utterance view of replayed ones), 3 concat views, 4 source views, 5 the length."""
+    crops. ``batches`` of the target domain and ``replay_batches`` aligned with them (or None) are the
+    epoch's, ``positions`` and ``replay_positions`` this process's share of each. Every draw is a
+    function of (seed, epoch, batch, position in the global batch, stream; sidkd.nnet.streams)."""
 
-    def __init__(self, audio, frontend, crop, augment, batches, batch_ids, seed, epoch, positions,
-                 teacher, teacher_mask, long_view: str | None, long_samples: int,
-                 long_data: ChunkBatchDataset | None = None, source_probs: np.ndarray | None = None,
-                 replay_batches: list[list[int]] | None = None, replay_positions: slice = slice(None),
-                 label_offset: int = 0):
-        super().__init__(audio, frontend, crop[1], augment, batches, batch_ids, seed, epoch, positions, teacher)
-        self.crop, self.teacher_mask, self.long_view, self.long_samples = crop, teacher_mask, long_view, long_samples
-        self.long_data, self.source_probs = long_data, source_probs
-        self.replay_batches, self.replay_positions, self.label_offset = replay_batches, replay_positions, label_offset
+    def __init__(self, inputs: TransferInputs, epoch: int, batches: list[list[int]], positions: slice = slice(None),
+                 replay_batches: list[list[int]] | None = None, replay_positions: slice = slice(None)):
+        super().__init__(inputs.audio, inputs.frontend, inputs.crop[1], inputs.augment, batches,
+                         list(range(len(batches))), inputs.seed, epoch, positions, inputs.teacher)
+        self.inputs = inputs
+        self.replay_batches, self.replay_positions = replay_batches, replay_positions
+        audio = inputs.audio
         self.speaker_utts = [np.flatnonzero(audio.labels == s) for s in range(len(audio.speakers))]
 
     def __getitem__(self, i: int):
+        inputs, view = self.inputs, self.inputs.long_view
         batch, batch_id = self.batches[i], self.batch_ids[i]
-        length = batch_crop_samples(self.crop, self.seed, self.epoch, batch_id)
+        length = batch_crop_samples(inputs.crop, self.seed, self.epoch, batch_id)
         positions = range(len(batch))[self.positions]
         utts = [batch[j] for j in positions]
-        feats = [self.crop_features(batch[j], np.random.default_rng([self.seed, self.epoch, batch_id, j, 2]), length)
+        feats = [self.crop_features(batch[j], item_rng(self.seed, self.epoch, batch_id, j, Stream.CROP), length)
                  for j in positions]
         labels = [int(self.audio.labels[u]) for u in utts]
-        longs, kl_index = [], []
-        if self.long_view in ("concat", "concat+utterance"):
-            for k, j in enumerate(positions):
-                rng = np.random.default_rng([self.seed, self.epoch, batch_id, j, 3])
-                utt = batch[j]
-                x, _ = concatenated_view(self.audio.samples, self.speaker_utts[self.audio.labels[utt]], utt,
-                                         self.long_samples, rng)
-                longs.append(self.augmented_features(x, rng, utt))
-                kl_index.append(k)
+        longs = view.target_long_views(self, batch, batch_id, positions)
+        kl_index = list(range(len(longs)))
         num_target = len(feats)
         if self.replay_batches is not None:
             replayed = self.replay_batches[i]
-            with_view = self.long_view in REPLAY_VIEWS
-            long_audio = self.long_data.audio
             for j in range(len(replayed))[self.replay_positions]:
                 utt = replayed[j]
                 # positions after the target part of the global batch: streams of their own
-                rng = np.random.default_rng([self.seed, self.epoch, batch_id, len(batch) + j, 2])
-                if with_view:
-                    x, y, _, _ = utterance_view(long_audio.samples[utt], length, self.long_samples, rng)
-                    feats.append(self.long_data.augmented_features(x, rng, utt))
-                    longs.append(self.long_data.augmented_features(y, rng, utt))
+                rng = item_rng(self.seed, self.epoch, batch_id, len(batch) + j, Stream.CROP)
+                short, long = view.replayed_item(self, utt, length, rng)
+                feats.append(short)
+                if long is not None:
+                    longs.append(long)
                     kl_index.append(len(feats) - 1)
-                else:
-                    feats.append(self.long_data.crop_features(utt, rng, length))
-                labels.append(self.label_offset + int(long_audio.labels[utt]))
+                labels.append(inputs.label_offset + int(inputs.long_data.audio.labels[utt]))
         out = {"short": torch.from_numpy(np.stack(feats)), "labels": torch.tensor(labels, dtype=torch.int64),
                "teacher": None, "teacher_mask": None, "long": None, "kl_short": None, "kl_index": None}
         if self.teacher is not None:
             # replayed crops have no teacher vector here: zero rows, left out by the mask
             extra = len(feats) - num_target
             teacher = np.concatenate([self.teacher[utts], np.zeros((extra, self.teacher.shape[1]), np.float32)])
-            mask = np.concatenate([self.teacher_mask[utts], np.zeros(extra, dtype=bool)])
+            mask = np.concatenate([inputs.teacher_mask[utts], np.zeros(extra, dtype=bool)])
             out["teacher"], out["teacher_mask"] = torch.from_numpy(teacher), torch.from_numpy(mask)
         if longs:
             out["long"] = torch.from_numpy(np.stack(longs))
             if kl_index != list(range(len(feats))):
                 out["kl_index"] = torch.tensor(kl_index, dtype=torch.int64)
-        if self.long_view == "source":
-            longs, shorts = [], []
-            for j in positions:
-                rng = np.random.default_rng([self.seed, self.epoch, batch_id, j, 4])
-                utt = int(rng.choice(len(self.source_probs), p=self.source_probs))
-                x = crop_or_repeat(self.long_data.audio.samples[utt], self.long_samples, rng)
-                start = int(rng.integers(0, self.long_samples - length + 1))
-                shorts.append(self.long_data.augmented_features(x[start:start + length], rng, utt))
-                longs.append(self.long_data.augmented_features(x, rng, utt))
-            out["long"], out["kl_short"] = torch.from_numpy(np.stack(longs)), torch.from_numpy(np.stack(shorts))
+        pairs = view.separate_pairs(self, batch_id, positions, length)
+        if pairs is not None:
+            out["long"], out["kl_short"] = (torch.from_numpy(np.stack(part)) for part in pairs)
         return out
 
 
@@ -388,6 +501,27 @@ def load_source(source_dir: str, which: str = "final.pt") -> tuple[dict, dict]:
     return desc, state
 
 
+def transfer_inputs(config: dict, source_dir: str, train_dir: str, long_dir: str | None,
+                    teacher_rspec: str | None) -> dict:
+    """What the transfer reads, with digests of their content (DIR/config.yaml's inputs:): the
+    source model, the training data, the long speech where replay or the long view reads it, the
+    teacher vectors where β > 0."""
+    kl_conf = config["loss"]["kl"]
+    view = long_view_for(kl_conf["long_view"] if float(kl_conf["weight"]) > 0 else None)
+    try:
+        ratio = float(config["replay"]["ratio"])
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"replay.ratio {config['replay']['ratio']!r}: expected a number") from exc
+    inputs = {"source": source_dir, "source_digest": file_digest([os.path.join(source_dir, "model.json"),
+                                                                  os.path.join(source_dir, "final.pt")]),
+              "train_data": train_dir, "train_data_digest": data_digest(train_dir)}
+    if long_dir and (ratio > 0 or view.needs_long_data):
+        inputs.update(long_data=long_dir, long_data_digest=data_digest(long_dir))
+    if float(config["loss"]["kd"]["weight"]) > 0 and teacher_rspec:
+        inputs.update(teacher=teacher_rspec, teacher_digest=rspec_digest(teacher_rspec))
+    return inputs
+
+
 def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_dir: str | None = None,
              teacher_rspec: str | None = None, resume: bool = False, stop_after_epoch: int | None = None,
              overwrite: bool = False):
@@ -401,26 +535,20 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
     loss_conf, data_conf, optim_conf = config["loss"], config["data"], config["optim"]
     msce_conf, kl_conf, kd_conf = loss_conf["msce"], loss_conf["kl"], loss_conf["kd"]
     kl_weight, kd_weight = float(kl_conf["weight"]), float(kd_conf["weight"])
-    long_view = kl_conf["long_view"] if kl_weight > 0 else None
-    if long_view is not None and long_view not in LONG_VIEWS:
-        raise DataError(f"loss.kl.long_view {long_view!r}: expected one of {LONG_VIEWS}")
+    view = long_view_for(kl_conf["long_view"] if kl_weight > 0 else None)
+    long_view = view.name
     replay_conf = config["replay"]
     try:
         ratio = float(replay_conf["ratio"])
     except (TypeError, ValueError) as exc:
         raise DataError(f"replay.ratio {replay_conf['ratio']!r}: expected a number") from exc
-    if long_view in LONG_DATA_VIEWS and not long_dir:
+    if view.needs_long_data and not long_dir:
         raise DataError(f"loss.kl.long_view {long_view} needs the long source-domain data (--long-data)")
-    if long_view in REPLAY_VIEWS and ratio <= 0:
+    if view.needs_replay and ratio <= 0:
         raise DataError(f"loss.kl.long_view {long_view}: its long views are of the replayed crops, "
                         f"so it needs replay.ratio > 0")
-    inputs = {"source": source_dir, "source_digest": file_digest([os.path.join(source_dir, "model.json"),
-                                                                  os.path.join(source_dir, "final.pt")]),
-              "train_data": train_dir, "train_data_digest": data_digest(train_dir)}
-    if long_dir and (ratio > 0 or long_view in LONG_DATA_VIEWS):
-        inputs.update(long_data=long_dir, long_data_digest=data_digest(long_dir))
-    if kd_weight > 0 and teacher_rspec:
-        inputs.update(teacher=teacher_rspec, teacher_digest=rspec_digest(teacher_rspec))
+    reads_long_data = bool(long_dir) and (ratio > 0 or view.needs_long_data)
+    inputs = transfer_inputs(config, source_dir, train_dir, long_dir, teacher_rspec)
     state = claim_directory(out_dir, config, inputs, session, resume, overwrite)
     if state == "done":
         return os.path.join(out_dir, "final.pt"), None
@@ -429,6 +557,8 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
     source_desc, source_state = load_source(source_dir)
     feat_conf = source_desc["features"]  # the source's front end: the embedder was trained on it
     frontend = frontend_from_config(feat_conf)
+    # the dither noise is a random stream too: from the transfer's seed unless the source's features fix it
+    frontend.options.setdefault("dither_seed", seed)
     rate = int(feat_conf.get("sample_rate", 16000))
     crop = crop_range(config["short_seconds"], rate)
     long_samples = int(round(float(kl_conf["long_seconds"]) * rate))
@@ -445,7 +575,7 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
         log.info("teacher vectors from %s: %d of %d utterances have one (the others have no distillation term)",
                  teacher_rspec, int(teacher_mask.sum()), len(teacher_mask))
     long_audio = None
-    if long_dir and (ratio > 0 or long_view in LONG_DATA_VIEWS):
+    if reads_long_data:
         long_audio = TrainingAudio(long_dir, rate)
     elif long_dir:
         log.info("%s: not read (no replay, long view %s)", long_dir, long_view)
@@ -478,7 +608,7 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
     if long_audio is not None:
         # babble of the long crops comes from the long corpus itself
         long_data = ChunkBatchDataset(long_audio, frontend, crop[1], augment, [], [], seed, 0)
-    if long_view == "source":
+    if view.uses_source_head:
         src_aam = source_desc["aam"]
         source_head = AAMSoftmax(embedder.embedding_dim, int(source_desc["num_classes"]), 0.0,
                                  float(src_aam["scale"]), int(src_aam["sub_centers"]))
@@ -522,12 +652,13 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
              f"speakers, classes {num_target}..{num_classes - 1})")
     workers = int(data_conf["num_workers"])
     temperature = float(kl_conf["temperature"])
+    batch_inputs = TransferInputs(audio, frontend, crop, augment, seed, long_view=view, long_samples=long_samples,
+                                  long_data=long_data, source_probs=source_probs, teacher=teacher,
+                                  teacher_mask=teacher_mask, label_offset=num_target)
 
     def batches(epoch: int):
         chosen, replayed = plan.epoch(epoch)
-        dataset = TransferBatchDataset(audio, frontend, crop, augment, chosen, list(range(len(chosen))),
-                                       seed, epoch, positions, teacher, teacher_mask, long_view, long_samples,
-                                       long_data, source_probs, replayed, replay_positions, num_target)
+        dataset = TransferBatchDataset(batch_inputs, epoch, chosen, positions, replayed, replay_positions)
         return make_batches(dataset, workers, int(speed["prefetch"]))
 
     def before_step(step: int) -> str:

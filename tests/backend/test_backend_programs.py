@@ -144,3 +144,17 @@ def test_speaker_enrolment_and_bad_input(sets, tmp_path):
     save_mean(p("mean5.npz"), np.zeros(5), 1)
     with pytest.raises(DataError, match="dimension mismatch"):
         score_cosine.main([f"--mean={p('mean5.npz')}", test, test, p("trials"), p("x.scores")])
+
+
+def test_lda_dimension_must_stay_below_the_number_of_speakers(tmp_path):
+    """S speakers span S - 1 between-class directions: --dim S or more is an error naming the file
+    and the count (after --min-utts-per-spk), not a warning."""
+    rng = np.random.default_rng(5)
+    counts = [1, 1] + [3] * 6  # 8 speakers, 6 of them with >= 2 vectors
+    train = write_set(tmp_path, "train", *synth(rng, "tr", 8, counts))
+    utt2spk = str(tmp_path / "train.utt2spk")
+    with pytest.raises(DataError, match=r"train\.utt2spk has 6 with >= 2 vectors; choose --dim < 6"):
+        compute_lda.main(["--dim=6", train, utt2spk, str(tmp_path / "lda.npz")])
+    assert not (tmp_path / "lda.npz").exists()
+    compute_lda.main(["--dim=5", train, utt2spk, str(tmp_path / "lda.npz")])
+    assert Lda.load(str(tmp_path / "lda.npz")).matrix.shape == (5, 12)

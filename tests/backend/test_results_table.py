@@ -57,3 +57,18 @@ def test_seed_aggregation_mean_and_sample_std(tmp_path, capsys):
         "| kd | 1,2,10 | 2.33 ± 1.53 / 0.6000 ± 0.1000 | 3.00 ± n/a / 0.4000 ± n/a (n=1) |\n"
         "| nokd | 3 | 5.00 ± n/a / 0.5000 ± n/a | n/a |\n"
         "| other | none | n/a | n/a |\n")
+
+
+def test_a_study_ledger_reads_as_a_results_table_and_updates_refuse_it(tmp_path, capsys):
+    path = tmp_path / "results.tsv"
+    header = RESULTS_HEADER + ["seed", "config_hash", "commit", "train_seconds", "samples_per_s", "date"]
+    rows = [["kd_seed1", "cosine", "dev", "4.00", "0.5000", "0.6000", "1", "a" * 64, "c1", "600", "80.0", "d"],
+            ["kd_seed2", "cosine", "dev", "6.00", "0.7000", "0.8000", "2", "b" * 64, "c1", "610", "79.0", "d"]]
+    path.write_text("\n".join("\t".join(r) for r in [header] + rows) + "\n")
+    results_table.main(["--aggregate-seeds", "true", "--systems", "kd", "--columns", "dev:cosine", str(path)])
+    assert capsys.readouterr().out.splitlines()[-1] == "| kd | 1,2 | 5.00 ± 1.41 / 0.6000 ± 0.1414 |"
+    with pytest.raises(DataError, match="not a results table"):
+        update_results_table(str(path), ["x", "cosine", "dev", "1", "1", "1"])
+    path.write_text("\t".join(header) + "\n" + "\t".join(rows[0][:8]) + "\n")
+    with pytest.raises(DataError, match=r"results.tsv:2: 8 fields, expected 12"):
+        results_table.main(["--systems", "kd_seed1", "--columns", "dev:cosine", str(path)])

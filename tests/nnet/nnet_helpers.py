@@ -22,7 +22,12 @@ class StandInFbankOptions:
 
 
 def standin_fbank(samples, opts):
-    """log energies in equal-width bands of a Hann-windowed power spectrum, snip-edges framing."""
+    """log energies in equal-width bands of a Hann-windowed power spectrum, snip-edges framing; with
+    ``dither`` > 0, Gaussian noise of that std from a generator seeded with ``dither_seed`` is added
+    to the samples first (as sidkd.feat does per frame), so that the dither's seed shows."""
+    if opts.dither:
+        noise = np.random.default_rng(opts.dither_seed).standard_normal(len(samples))
+        samples = samples + (noise * opts.dither).astype(np.float32)
     length = int(opts.sample_frequency * opts.frame_length / 1000)
     shift = int(opts.sample_frequency * opts.frame_shift / 1000)
     count = 1 + (len(samples) - length) // shift if len(samples) >= length else 0

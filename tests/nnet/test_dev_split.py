@@ -95,3 +95,22 @@ def test_dev_split_is_kept_for_the_same_parameters_and_remade_for_others(tmp_pat
     assert rebuilt.returncode == 0 and "src_utt2spk_sha1=" in rebuilt.stdout and "remaking" in rebuilt.stdout
     both = {**read_utt2spk(f"{out}/dev/utt2spk"), **read_utt2spk(f"{out}/tr/utt2spk")}
     assert len(both) == 8 * 3 - 1
+
+
+def test_the_held_out_speakers_follow_the_seed(tmp_path):
+    """Drawn afresh each time (new output dirs): the same seed holds out the same speakers, and the
+    seeds between them hold out more than one set: a script that ignores --seed, or draws unseeded,
+    fails one of the two."""
+    data, _ = make_tiny_data(str(tmp_path), speakers=8, utts=2)  # 7 candidates, 21 possible pairs
+    held_out = {}
+    for seed in (1, 2, 3, 4):
+        for attempt in range(2):
+            out = str(tmp_path / f"seed{seed}_{attempt}")
+            proc = _split(data, out, seed=seed)
+            assert proc.returncode == 0, proc.stdout
+            speakers = open(f"{out}/dev/held_out.spk").read().split()
+            assert speakers == sorted(set(read_utt2spk(f"{out}/dev/utt2spk").values()))
+            held_out.setdefault(seed, []).append(speakers)
+    for seed, draws in held_out.items():
+        assert draws[0] == draws[1], f"seed {seed} held out {draws[0]}, then {draws[1]}"
+    assert len({tuple(draws[0]) for draws in held_out.values()}) > 1, held_out

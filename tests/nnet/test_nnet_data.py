@@ -125,3 +125,16 @@ def test_frontend_kinds_dimension_and_cmn(monkeypatch, standin_fbank_backend):
     np.testing.assert_allclose(mf(x), standin_mfcc(x, StandInFbankOptions(num_mel_bins=12)), rtol=1e-6)
     with pytest.raises(ValueError):
         FeatureFrontEnd({}, kind="plp")
+
+
+def test_random_streams_are_named_distinct_and_unchanged():
+    from sidkd.nnet.streams import Stream, batch_rng, epoch_rng, item_rng, sub_seed
+
+    # the numbers are part of every result so far: they stay what they were
+    assert {name: int(s) for name, s in Stream.__members__.items()} == {
+        "SAMPLER": 1, "CROP": 2, "CONCAT_VIEW": 3, "SOURCE_VIEW": 4, "CROP_LENGTH": 5, "REPLAY_SAMPLER": 6}
+    assert len({int(s) for s in Stream.__members__.values()}) == len(Stream.__members__)  # aliases included
+    assert epoch_rng(7, 2, Stream.SAMPLER).random() == np.random.default_rng([7, 2, 1]).random()
+    assert batch_rng(7, 2, 3, Stream.CROP_LENGTH).random() == np.random.default_rng([7, 2, 3, 5]).random()
+    assert item_rng(7, 2, 3, 4, Stream.CROP).random() == np.random.default_rng([7, 2, 3, 4, 2]).random()
+    assert sub_seed(7, Stream.REPLAY_SAMPLER) == int(np.random.SeedSequence([7, 6]).generate_state(1)[0])

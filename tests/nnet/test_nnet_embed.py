@@ -68,7 +68,7 @@ def test_train_program_rejects_bad_input(tmp_path, standin_fbank_backend):
         train_student.main(["--config", str(conf), "--train-data", str(tmp_path / "nodata"), "--dir", str(tmp_path / "x")])
     with pytest.raises(DataError, match="teacher"):  # λ > 0 without teacher vectors
         train_student.main(["--config", str(conf), "--train-data", data, "--dir", str(tmp_path / "x"),
-                            "--kd-weight", "1.0"])
+                            "--set", "loss.kd.weight=1.0"])
     with pytest.raises(DataError, match="no such network config"):
         train_student.main(["--config", str(tmp_path / "none.yaml"), "--train-data", data, "--dir", str(tmp_path)])
 

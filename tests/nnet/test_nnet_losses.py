@@ -127,3 +127,33 @@ def test_kl_zero_on_equal_views_and_gradient_only_on_short_side():
     # d/d short = T * (q - p) / B
     q = torch.softmax(short.detach() / T, 1)
     torch.testing.assert_close(short.grad, T * (q - p) / 4)
+
+
+def test_kd_loss_leaves_out_absent_targets():
+    """skip_absent: a teacher row of NaN (no target) adds nothing; the mean runs over the others; a
+    batch without any target gives 0 with the projection still in the graph (DDP needs its gradient)."""
+    torch.manual_seed(0)
+    z = torch.randn(5, 4, dtype=torch.float64, requires_grad=True)
+    teacher = torch.randn(5, 3, dtype=torch.float64)
+    absent = torch.tensor([False, True, False, False, True])
+    with_gaps = teacher.clone()
+    with_gaps[absent] = float("nan")
+    for kind in ("none", "mean", "length", "whiten"):
+        kd = TeacherDistillation(4, 3, kind, skip_absent=True).double()
+        kd.normalizer.fit(teacher[~absent].numpy())
+        got = kd(z, with_gaps)
+        # by hand: ‖P z − n(t)‖² / R averaged over the three rows that have a target
+        target = kd.normalizer(teacher[~absent]).detach()
+        projected = kd.projection(z[~absent]).detach()
+        expected = ((projected - target) ** 2).sum(1).mean() / 3
+        assert torch.isfinite(got) and abs(got.item() - expected.item()) < 1e-12
+        # every row present: exactly the plain loss
+        plain = TeacherDistillation(4, 3, kind).double()
+        plain.load_state_dict(kd.state_dict())
+        assert torch.equal(kd(z, teacher), plain(z, teacher))
+    got.backward()
+    assert torch.isfinite(z.grad).all() and torch.equal(z.grad[absent], torch.zeros(2, 4, dtype=torch.float64))
+    kd.zero_grad()
+    nothing = kd(z, torch.full((5, 3), float("nan"), dtype=torch.float64))
+    nothing.backward()
+    assert nothing.item() == 0.0 and kd.projection.weight.grad is not None

@@ -1,9 +1,11 @@
 """--seed reaches every random stream of a training: the same seed gives the same model, another
 seed another initialisation, other batches and crops, and another dither noise."""
 
+import numpy as np
 import torch
 from nnet_helpers import make_tiny_data, tiny_config
 
+import sidkd.nnet.data as data_module
 import sidkd.nnet.features as features
 from sidkd.nnet import checkpoint as ckpt
 from sidkd.nnet.trainer import load_config, train
@@ -12,30 +14,52 @@ from sidkd.nnet.trainer import load_config, train
 def _train(tmp_path, data, teacher, seed, name):
     conf = tiny_config(seed=seed)
     conf["optim"].update(num_epochs=1, average_last=1)
+    conf["features"]["fbank"]["dither"] = 1.0  # the stand-in adds dither noise seeded with dither_seed
     path, _ = train(load_config(None, conf), data, str(tmp_path / name), teacher)
     return ckpt.load(path)["model"]
 
 
+def _dithered(seed, samples):
+    return features.FeatureFrontEnd({"num_mel_bins": 8, "dither": 1.0, "dither_seed": seed})(samples)
+
+
 def test_seed_reaches_every_stream(tmp_path, standin_fbank_backend, monkeypatch, caplog):
     data, teacher = make_tiny_data(str(tmp_path))
-    dither_seeds = []
+    frontend_calls, sampler_batches = [], []
     call = features.FeatureFrontEnd.__call__
+    epoch = data_module.SpeakerBalancedBatches.epoch
 
-    def spy(self, samples):
-        dither_seeds.append(self.options.get("dither_seed"))
-        return call(self, samples)
+    def frontend_spy(self, samples):
+        out = call(self, samples)
+        frontend_calls.append((self.options.get("dither_seed"), np.array(samples), out))
+        return out
 
-    monkeypatch.setattr(features.FeatureFrontEnd, "__call__", spy)
+    def sampler_spy(self, number):
+        batches = epoch(self, number)
+        sampler_batches.append(batches)
+        return batches
+
+    monkeypatch.setattr(features.FeatureFrontEnd, "__call__", frontend_spy)
+    monkeypatch.setattr(data_module.SpeakerBalancedBatches, "epoch", sampler_spy)
     caplog.set_level("INFO")
-    a = _train(tmp_path, data, teacher, 11, "a")
-    assert set(dither_seeds) == {11} and "seed 11" in caplog.text
-    dither_seeds.clear()
-    b = _train(tmp_path, data, teacher, 11, "b")
-    c = _train(tmp_path, data, teacher, 12, "c")
-    assert 12 in dither_seeds
+    runs = {}
+    for name, seed in (("a", 11), ("b", 11), ("c", 12)):
+        frontend_calls.clear()
+        sampler_batches.clear()
+        model = _train(tmp_path, data, teacher, seed, name)
+        runs[name] = (model, list(sampler_batches), list(frontend_calls))
+        assert {s for s, _, _ in frontend_calls} == {seed}
+        # the features the training computed are those of the seed's dither noise, not of another
+        for _, samples, out in frontend_calls[:5]:
+            np.testing.assert_array_equal(out, _dithered(seed, samples))
+            assert not np.array_equal(out, _dithered(seed + 1, samples))
+    assert "seed 11" in caplog.text
+    (a, batches_a, _), (b, batches_b, _), (c, batches_c, _) = runs["a"], runs["b"], runs["c"]
     for name in a:
         assert torch.equal(a[name], b[name]), name
     assert not torch.equal(a["embedder.embedding.weight"], c["embedder.embedding.weight"])
+    # the batches (speakers, utterances) follow the seed too
+    assert batches_a and batches_a == batches_b and batches_a != batches_c
 
 
 def test_seed_changes_batches_and_crops(tmp_path, standin_fbank_backend):

@@ -46,7 +46,7 @@ def test_train_and_extract_steps(tmp_path, monkeypatch):
         assert proc.returncode == 0, proc.stdout[-4000:] + (train_log.read_text()[-6000:] if train_log.is_file() else "")
         return proc.stdout
 
-    run("steps/train_student.sh", "--nnet-config", "student.yaml", "--kd-weight", "0.3", "--num-procs", "2",
+    run("steps/train_student.sh", "--nnet-config", "student.yaml", "--set", "loss.kd.weight=0.3", "--num-procs", "2",
         data, teacher_scp, "exp/student_kd")
     log = open(recipe / "exp/student_kd/log/train.log").read()
     assert "11 kept + 1 skipped" in log and "batch 4 (2 per process x 2)" in log and "kd 0." in log

@@ -14,13 +14,18 @@ from sidkd.io.ark import ArchiveWriter
 from sidkd.nnet.data import AugmentConfig, TrainingAudio
 from sidkd.nnet.features import FeatureFrontEnd
 from sidkd.nnet.teacher_targets import (
+    TARGETS,
     CropTeacher,
     FixedCropBatchDataset,
     RelationDistillation,
+    build_kd_head,
     build_targets,
+    check_target,
     crop_starts,
     lda_projection,
+    prepare_teacher,
     speaker_means,
+    target_uses_crops,
 )
 
 # Two speakers in 2-D: class means (∓2, 0), within-class deviations ±2 along x and ±1 along y, so
@@ -67,8 +72,12 @@ def test_speaker_mean_against_hand_computation():
 
 
 def test_unknown_target_and_too_large_lda_are_clear_errors():
-    with pytest.raises(DataError, match="loss.kd.target='mean'"):
+    with pytest.raises(DataError, match="loss.kd.target='mean'; set it to one of: ivector, lda, speaker_mean, "
+                                        "speaker_mean_lda, crop, crop_lda, relation"):
         build_targets({"target": "mean"}, HAND_X, HAND_LABELS)
+    for bad in ("mean", ["lda"], None):
+        with pytest.raises(DataError, match="loss.kd.target="):
+            check_target(bad)
     with pytest.raises(DataError, match="loss.kd.lda.dim 3 exceeds the teacher dimension 2"):
         build_targets({"target": "lda", "lda": {"dim": 3}}, HAND_X, HAND_LABELS)
 
@@ -208,3 +217,167 @@ def test_bad_crops_files_are_named(tmp_path):
             read_crops(str(path))
     with pytest.raises(DataError, match=r"nothere: no such crops file \(made by steps/extract_crop_ivectors.sh\)"):
         read_crops(str(tmp_path / "nothere"))
+
+
+def test_the_targets_are_a_registry_of_classes():
+    # what each target reads and whether it is LDA-projected, as docs/student.md's table says
+    expected = {"ivector": (False, False), "lda": (True, False), "speaker_mean": (False, False),
+                "speaker_mean_lda": (True, False), "crop": (False, True), "crop_lda": (True, True),
+                "relation": (True, False)}
+    assert list(TARGETS) == list(expected)
+    for name, (uses_lda, uses_crops) in expected.items():
+        assert TARGETS[name].name == name and check_target(name) == name
+        assert (TARGETS[name].uses_lda, TARGETS[name].uses_crops) == (uses_lda, uses_crops), name
+        assert target_uses_crops(name) == uses_crops
+    with pytest.raises(DataError, match="loss.kd.target='crops'"):
+        target_uses_crops("crops")
+
+
+# A speaker of one utterance: row 2 (speaker 1) below.
+ALONE_X = np.array([[3.0, 1.0], [2.0, 2.5], [-1.0, 4.0], [-3.0, -1.0], [-2.0, -2.5], [-2.5, -0.5]])
+ALONE_LABELS = np.array([0, 0, 1, 2, 2, 2])
+
+
+def test_a_speaker_of_one_utterance_has_no_speaker_mean_target(caplog):
+    """Its mean is its one utterance's vector, the channel and content the target is to leave out:
+    the row is absent (NaN), so the distillation term skips it; the log counts such utterances."""
+    caplog.set_level("INFO")
+    for target in ("speaker_mean", "speaker_mean_lda"):
+        got = build_targets({"target": target, "lda": {"dim": 1}}, ALONE_X, ALONE_LABELS)
+        assert np.isnan(got[2]).all() and np.isfinite(np.delete(got, 2, axis=0)).all(), target
+        assert f"teacher targets {target}: 1 of 6 utterances are the only one of their speaker (1 speakers)" \
+            in caplog.text
+    # the other rows are the speaker means as before
+    means = build_targets({"target": "speaker_mean"}, ALONE_X, ALONE_LABELS)
+    np.testing.assert_allclose(np.delete(means, 2, axis=0), np.delete(speaker_means(ALONE_X, ALONE_LABELS), 2, axis=0),
+                               rtol=1e-6)
+    # the other targets keep the row
+    for target in ("ivector", "lda"):
+        assert np.isfinite(build_targets({"target": target, "lda": {"dim": 1}}, ALONE_X, ALONE_LABELS)).all()
+    # the head: normaliser fitted on the rows with a target, loss over them only
+    kd = build_kd_head({"target": "speaker_mean", "normalisation": "mean"}, 4, means)
+    np.testing.assert_allclose(kd.normalizer.mean.numpy(), np.delete(means, 2, axis=0).mean(0), rtol=1e-6)
+    z = torch.randn(6, 4)
+    loss = kd(z, torch.from_numpy(means))
+    expected = kd(z[[0, 1, 3, 4, 5]], torch.from_numpy(means[[0, 1, 3, 4, 5]]))
+    assert torch.isfinite(loss) and torch.allclose(loss, expected, rtol=1e-6)
+    with pytest.raises(DataError, match="loss.kd.target=speaker_mean: every speaker .* one utterance"):
+        build_targets({"target": "speaker_mean"}, ALONE_X[:3], np.arange(3))
+
+
+def independent_lda(x: np.ndarray, labels: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x − mean) projected on the top ``dim`` generalised eigenvectors v of S_b v = λ S_w v with
+    vᵀ S_w v = 1 (scipy's eigh; S_w, S_b the within- and between-speaker scatter / N), and those
+    eigenvectors (R, dim). The sign of each is arbitrary."""
+    import scipy.linalg
+
+    centred = x - x.mean(axis=0)
+    within = np.zeros((x.shape[1], x.shape[1]))
+    between = np.zeros_like(within)
+    for label in np.unique(labels):
+        rows = centred[labels == label]
+        mean = rows.mean(axis=0)
+        within += (rows - mean).T @ (rows - mean)
+        between += len(rows) * np.outer(mean, mean)
+    _, vectors = scipy.linalg.eigh(between / len(x), within / len(x))  # ascending
+    top = vectors[:, ::-1][:, :dim]
+    return centred @ top, top
+
+
+def assert_equal_up_to_column_signs(got, expected, **tolerance):
+    signs = np.sign(np.sum(got * expected, axis=0))
+    np.testing.assert_allclose(got, expected * signs, **tolerance)
+
+
+def independent_speaker_means(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """n(mean_{v of s} n(x_v − μ)) per row; NaN for a speaker of one row."""
+    centred = x - x.mean(axis=0)
+    unit = centred / np.linalg.norm(centred, axis=1, keepdims=True)
+    out = np.full_like(unit, np.nan)
+    for label in np.unique(labels):
+        rows = labels == label
+        if rows.sum() > 1:
+            mean = unit[rows].mean(axis=0)
+            out[rows] = mean / np.linalg.norm(mean)
+    return out
+
+
+def test_prepare_teacher_values_against_an_independent_computation(tmp_path, standin_fbank_backend):
+    from sidkd.io.ark import iter_archive
+
+    # spk1 keeps one utterance with a teacher vector, spk2 three of four
+    missing = ("spk1-u0", "spk1-u2", "spk1-u3", "spk2-u1")
+    data, rspec = make_tiny_data(str(tmp_path), utts=4, missing_teacher=missing)
+    raw = {key: vector.astype(np.float64) for key, vector in iter_archive(rspec)}
+    tolerance = {"rtol": 1e-4, "atol": 1e-4}
+
+    def prepared(target, whiten=True, teacher=rspec):
+        audio = TrainingAudio(data)
+        targets, crop_teacher = prepare_teacher({"target": target, "lda": {"dim": 2, "whiten": whiten}}, teacher,
+                                                audio, 4800)
+        return targets, audio, crop_teacher
+
+    ivector, audio, _ = prepared("ivector")
+    assert audio.utts == [u for u in sorted(raw) if u not in missing] and len(ivector) == 12
+    x = np.stack([raw[u] for u in audio.utts])
+    labels = audio.labels
+    np.testing.assert_array_equal(ivector, x.astype(np.float32))
+    projected, basis = independent_lda(x, labels, 2)
+    for whiten in (True, False):
+        lda, _, _ = prepared("lda", whiten)
+        if whiten:  # the LDA coordinates themselves
+            assert_equal_up_to_column_signs(lda, projected, **tolerance)
+        else:  # an orthonormal basis of the same subspace: the inner products of the orthogonal projection
+            projector = basis @ np.linalg.solve(basis.T @ basis, basis.T)
+            centred = x - x.mean(axis=0)
+            np.testing.assert_allclose(lda @ lda.T, centred @ projector @ centred.T, **tolerance)
+        # relation compares similarities of the LDA-projected vectors: the same targets, not the raw ones
+        relation, _, _ = prepared("relation", whiten)
+        np.testing.assert_array_equal(relation, lda)
+        assert relation.shape == (12, 2)
+    means, _, _ = prepared("speaker_mean")
+    np.testing.assert_allclose(means, independent_speaker_means(x, labels), equal_nan=True, **tolerance)
+    assert np.isnan(means[audio.utts.index("spk1-u1")]).all()
+    means_lda, _, _ = prepared("speaker_mean_lda")
+    expected = independent_speaker_means(projected, labels)
+    present = np.isfinite(expected).all(axis=1)
+    assert np.array_equal(np.isfinite(means_lda).all(axis=1), present)
+    assert_equal_up_to_column_signs(means_lda[present], expected[present], **tolerance)
+
+    # crop targets: one row per crop, its own vector (random here, so that the LDA is well posed)
+    full = TrainingAudio(data)
+    crops, _ = _write_crops(str(tmp_path), full, 30, 2)
+    rng = np.random.default_rng(7)
+    crop_vectors = {}
+    with ArchiveWriter(f"ark,scp:{tmp_path}/crop_rand.ark,{tmp_path}/crop_rand.scp") as writer:
+        for line in open(crops):
+            key = line.split()[0]
+            crop_vectors[key] = rng.standard_normal(5) + int(key[3])
+            writer[key] = crop_vectors[key].astype(np.float32)
+    crop_rspec = f"scp:{tmp_path}/crop_rand.scp"
+    crop, _, crop_teacher = prepared("crop", teacher=crop_rspec)
+    x = np.stack([crop_vectors[key] for key in crop_teacher.keys])
+    np.testing.assert_array_equal(crop, x.astype(np.float32))
+    crop_labels = np.array([full.speakers.index(key.split("-")[0]) for key in crop_teacher.keys])
+    crop_lda, _, _ = prepared("crop_lda", teacher=crop_rspec)
+    assert_equal_up_to_column_signs(crop_lda, independent_lda(x, crop_labels, 2)[0], **tolerance)
+
+
+@pytest.mark.parametrize("target", ["speaker_mean", "speaker_mean_lda"])
+def test_training_with_a_speaker_of_one_utterance(tmp_path, standin_fbank_backend, target, caplog):
+    """Its utterances train the AAM head and have no distillation term: the loss stays finite."""
+    import re
+
+    from sidkd.nnet import checkpoint as ckpt
+    from sidkd.nnet.trainer import load_config, train
+
+    data, teacher = make_tiny_data(str(tmp_path), missing_teacher=("spk1-u0", "spk1-u2"))
+    conf = tiny_config()
+    conf["optim"].update(num_epochs=2, average_last=1)
+    conf["loss"]["kd"].update({"target": target, "lda": {"dim": 2, "whiten": True}})
+    caplog.set_level("INFO")
+    path, _ = train(load_config(None, conf), data, str(tmp_path / "exp"), teacher)
+    assert f"{target}: 1 of 10 utterances are the only one of their speaker (1 speakers)" in caplog.text
+    assert ", kd " in caplog.text and not re.search(r"\bnan\b", caplog.text, re.IGNORECASE)
+    for name, value in ckpt.load(path)["model"].items():
+        assert torch.isfinite(value.float()).all(), name

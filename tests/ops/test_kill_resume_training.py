@@ -127,7 +127,7 @@ def test_student_training_killed_and_resumed_equals_uninterrupted(tmp_path):
     (tmp_path / "student.yaml").write_text(yaml.safe_dump(conf))
 
     def step(out):
-        return ["steps/train_student.sh", "--nnet-config", "student.yaml", "--kd-weight", "0", "data/train", "none",
+        return ["steps/train_student.sh", "--nnet-config", "student.yaml", "--set", "loss.kd.weight=0", "data/train", "none",
                 out]
 
     seconds = run(tmp_path, step("exp/ref"))

@@ -13,17 +13,29 @@ import pytest
 from tests.conftest import CORPORA, REPO_ROOT, tool_env
 from tests.recipe.tiny_corpus import make_recipe_dir, make_tiny_corpora
 
-# Tiny sizes so the whole recipe runs in a few minutes on 2 cores.
-TINY_OPTIONS = ["--nj", "2", "--ivector-num-gauss", "8", "--ivector-dim", "10", "--ubm-num-iters", "2",
-                "--ivector-num-iters", "2", "--ivector-num-gselect", "4", "--lda-dim", "4", "--asnorm-top-n", "5",
-                "--student-conf", os.path.join(REPO_ROOT, "tests", "nnet", "student_tiny.yaml"),
-                "--kd-norm-alt", "",
-                "--transfer-conf", os.path.join(REPO_ROOT, "tests", "transfer", "transfer_tiny.yaml"),
-                "--transfer-lda-dim", "4", "--transfer-sub-centers", "2",
-                # the long-speech data recipe of the transfer: replay, same-utterance long views, crops
-                # of 0.5-1 s (run.sh's overrides of the yaml)
-                "--transfer-replay-ratio", "0.5", "--transfer-long-view", "concat+utterance",
-                "--transfer-short-seconds", "0.5,1.0"]
+# Tiny sizes so the whole recipe runs in a few minutes on 2 cores: the recipe's own conf files
+# (teacher, back-ends, base networks); the repo's variant files resolve their base to these.
+TINY_OPTIONS = ["--nj", "2", "--students", "student_nokd student_kd"]
+
+
+def tiny_conf():
+    import yaml
+
+    with open(os.path.join(REPO_ROOT, "tests", "transfer", "transfer_tiny.yaml")) as handle:
+        transfer = yaml.safe_load(handle)
+    # the long-speech data recipe of the transfer: replay, same-utterance long views, crops of 0.5-1 s
+    transfer["replay"] = {"ratio": 0.5}
+    transfer["loss"]["kl"]["long_view"] = "concat+utterance"
+    transfer["short_seconds"] = [0.5, 1.0]
+    with open(os.path.join(REPO_ROOT, "tests", "nnet", "student_tiny.yaml")) as handle:
+        student = handle.read()
+    return {"ivector.conf": "ivector_num_gauss=8 ivector_dim=10 ubm_num_iters=2 ivector_num_iters=2\n"
+                            "diag_ubm_subsample=5 full_ubm_subsample=5 ivector_num_gselect=4 ivector_min_post=0.025\n",
+            "recipe.conf": "lda_dim=4 dev_lda_dim=3 transfer_lda_dim=3 asnorm_top_n=5 baseline_sets='test sc_test'\n"
+                           "test_crops='1 2' dev_num_speakers=2 dev_seed=777 kd_num_crops=4\n",
+            "student.yaml": student, "transfer.yaml": yaml.safe_dump(transfer)}
+
+
 BACKENDS = {"cosine", "cosine+asnorm", "lda4+plda", "lda4+plda+asnorm"}
 
 
@@ -40,7 +52,7 @@ def run_recipe(recipe, *args, check=True):
 def recipe(tmp_path_factory):
     top = tmp_path_factory.mktemp("recipe")
     make_tiny_corpora(CORPORA, str(top / "corpora"))
-    recipe_dir = make_recipe_dir(REPO_ROOT, str(top / "egs"))
+    recipe_dir = make_recipe_dir(REPO_ROOT, str(top / "egs"), tiny_conf())
     proc = run_recipe(recipe_dir)
     with open(os.path.join(recipe_dir, "run.out"), "w") as out:  # what the terminal showed
         out.write(proc.stdout)
@@ -186,12 +198,13 @@ def test_stages9to11_transfer(recipe, monkeypatch):
     test_utts = [row[0] for row in lines(os.path.join(recipe, "data", "test", "utt2spk"))]
     num_sc_speakers = len(lines(os.path.join(recipe, "data", "sc_train", "spk2utt")))
     num_train_speakers = len(lines(os.path.join(recipe, "data", "train", "spk2utt")))
-    sc_backends = {"cosine", "cosine+asnorm", "lda4+plda", "lda4+plda+asnorm"}
+    # LDA below the PLDA speakers: 4 sc_train speakers (transfer_lda_dim 3), 7 train speakers (lda_dim 4)
+    sc_backends = {"cosine", "cosine+asnorm", "lda3+plda", "lda3+plda+asnorm"}
     for system in ("source",) + TRANSFER_SYSTEMS:
         model_dir = os.path.join(recipe, "exp", "student_kd" if system == "source" else system)
         for trials in ("sc_test", "test", "test_1s", "test_2s", "test_1s1s", "test_2s2s"):
             got = {r[1]: r for r in rows if r[0] == system and r[2] == trials}
-            assert set(got) == sc_backends, (system, trials, sorted(got))
+            assert set(got) == (sc_backends if trials == "sc_test" else BACKENDS), (system, trials, sorted(got))
             for r in got.values():
                 assert 0.0 <= float(r[3]) <= 100.0 and 0.0 <= float(r[4]) <= 1.0 + 1e-9
         xvectors = kaldiio.load_scp(os.path.join(model_dir, "xvectors_sc_test", "xvector.scp"))
@@ -206,7 +219,7 @@ def test_stages9to11_transfer(recipe, monkeypatch):
         assert re.search(r", msce_replay [0-9.]+", log), system  # replayed train crops in every variant
         # the head: the sc_train speakers, then the replayed data/train speakers, K sub-centres each
         head = torch.load(os.path.join(model_dir, "final.pt"), weights_only=True)["model"]["head.weight"]
-        assert head.shape[0] == (num_sc_speakers + num_train_speakers) * (2 if "msce" in system else 1)
+        assert head.shape[0] == (num_sc_speakers + num_train_speakers) * (3 if "msce" in system else 1)  # K: the variant's
         desc = json.load(open(os.path.join(model_dir, "model.json")))["transfer"]
         assert desc["replay"]["first_class"] == num_sc_speakers and desc["replay"]["ratio"] == 0.5
         assert desc["short_seconds"] == [0.5, 1.0]
@@ -241,29 +254,40 @@ def test_stages9to11_transfer(recipe, monkeypatch):
 
 def test_stages6to8_dev_split_seeds_and_crop_targets(recipe, monkeypatch):
     """--dev-split true: the students train on data/train_dev_train and are scored on the held-out
-    speakers' trials; --student-seeds gives <name>_seed<k> and the mean ± std table; a crop target
-    brings the crop i-vectors of stage 6."""
+    speakers' trials, the teacher beside them with an LDA of conf/recipe.conf's dev_lda_dim;
+    --student-seeds gives <name>_seed<k> and the mean ± std table; a crop-target variant brings the
+    crop i-vectors of stage 6."""
     import json
 
+    import yaml
+
     monkeypatch.chdir(recipe)
-    run_recipe(recipe, "--stage", "6", "--stop-stage", "8", "--dev-split", "true", "--dev-num-speakers", "2",
-               "--student-seeds", "1 2", "--kd-target", "crop_lda")
+    run_recipe(recipe, "--stage", "6", "--stop-stage", "8", "--dev-split", "true", "--student-seeds", "1 2",
+               "--students", "student_nokd student_kd_crop_lda")
     dev_spk = {row[1] for row in lines(os.path.join(recipe, "data", "train_dev", "utt2spk"))}
     train_spk = {row[1] for row in lines(os.path.join(recipe, "data", "train_dev_train", "utt2spk"))}
     assert len(dev_spk) == 2 and not dev_spk & train_spk and not any(s.startswith("ls") for s in dev_spk)
     assert os.path.isfile(os.path.join(recipe, "exp", "ivectors_train_crops", "crops"))
     rows = results_rows(recipe)
-    for system in ("student_nokd_dev_seed1", "student_nokd_dev_seed2", "student_kd_dev_seed1", "student_kd_dev_seed2"):
+    dev_backends = {"cosine", "cosine+asnorm", "lda3+plda", "lda3+plda+asnorm"}
+    assert {r[1] for r in rows if r[0] == "ivector" and r[2] == "train_dev"} == dev_backends
+    # the teacher's back-end saw only the speakers the students trained on
+    mean_utts = [row[0] for row in lines(os.path.join(recipe, "exp", "ivectors_train_dev_train", "ivector.scp"))]
+    assert not {u for u, s in lines(os.path.join(recipe, "data", "train_dev", "utt2spk"))} & set(mean_utts)
+    for system in ("student_nokd_dev_seed1", "student_nokd_dev_seed2", "student_kd_crop_lda_dev_seed1",
+                   "student_kd_crop_lda_dev_seed2"):
         with open(os.path.join(recipe, "exp", system, "model.json")) as handle:
             desc = json.load(handle)
         assert not set(desc["speakers"]) & dev_spk
-        assert {r[1] for r in rows if r[0] == system and r[2] == "train_dev"} == BACKENDS
+        assert {r[1] for r in rows if r[0] == system and r[2] == "train_dev"} == dev_backends
         log = open(os.path.join(recipe, "exp", system, "log", "train.log")).read()
         assert ("teacher target crop_lda:" in log) == ("_kd_" in system)
+        with open(os.path.join(recipe, "exp", system, "config.yaml")) as handle:
+            assert yaml.safe_load(handle)["config"]["seed"] == int(system[-1])
     assert desc["kd_target"] == "crop_lda"
     table = open(os.path.join(recipe, "exp", "student_seeds_table_dev.md")).read().splitlines()
     assert [line.split("|")[1:3] for line in table[2:]] == [[" student_nokd_dev ", " 1,2 "],
-                                                            [" student_kd_dev ", " 1,2 "]]
+                                                            [" student_kd_crop_lda_dev ", " 1,2 "]]
 
 
 def test_stage_times_summary_and_epoch_lines_on_the_terminal(recipe):
@@ -279,9 +303,11 @@ def test_stage_times_summary_and_epoch_lines_on_the_terminal(recipe):
                          r"elapsed [0-9.]+ min, ETA [0-9.]+ min", shown), system
 
 
-def test_ablations_takes_true_or_false(recipe):
-    proc = run_recipe(recipe, "--stage", "6", "--stop-stage", "5", "--ablations", "maybe", check=False)
-    assert proc.returncode != 0 and "option --ablations takes true or false" in proc.stdout  # parse_options.sh
+def test_unknown_variant_and_bad_boolean_stop_before_any_stage(recipe):
+    proc = run_recipe(recipe, "--stage", "6", "--stop-stage", "5", "--students", "student_kd student_nope", check=False)
+    assert proc.returncode != 0 and "no variant file conf/student_nope.yaml" in proc.stdout
+    proc = run_recipe(recipe, "--stage", "6", "--stop-stage", "5", "--dev-split", "maybe", check=False)
+    assert proc.returncode != 0 and "option --dev-split takes true or false" in proc.stdout  # parse_options.sh
 
 
 # Keep last: rerunning stage 0 rebuilds the data dirs (and so drops their features).

@@ -67,9 +67,20 @@ def make_tiny_corpora(src, dst, so_train=6, so_test=3, sc_train=4, sc_test=3, ut
     return dst
 
 
-def make_recipe_dir(repo_root, dst):
-    """A Kaldi-style recipe folder: links to the repo's scripts, with data/ and exp/ of its own."""
+def make_recipe_dir(repo_root, dst, conf=None):
+    """A Kaldi-style recipe folder: links to the repo's scripts, with data/ and exp/ of its own.
+    conf/ is a folder of links to the repo's conf files, except the files of ``conf`` (name ->
+    text), written there as the recipe's own (tiny sizes; variants then resolve their base here)."""
     os.makedirs(dst, exist_ok=True)
     for item in RECIPE_ITEMS:
-        os.symlink(os.path.join(repo_root, item), os.path.join(dst, item))
+        if item != "conf":
+            os.symlink(os.path.join(repo_root, item), os.path.join(dst, item))
+    conf_dir = os.path.join(dst, "conf")
+    os.makedirs(conf_dir)
+    for name in sorted(os.listdir(os.path.join(repo_root, "conf"))):
+        if name not in (conf or {}):
+            os.symlink(os.path.join(repo_root, "conf", name), os.path.join(conf_dir, name))
+    for name, text in (conf or {}).items():
+        with open(os.path.join(conf_dir, name), "w") as handle:
+            handle.write(text)
     return dst

@@ -8,16 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from sidkd.cli import ProgramError
 from sidkd.errors import DataError
 from sidkd.nnet import checkpoint as ckpt
 from sidkd.nnet.data import AugmentConfig, ChunkBatchDataset
 from sidkd.nnet.losses import AAMSoftmax
 from sidkd.nnet.transfer import (
     TransferBatchDataset,
+    TransferInputs,
     batch_crop_samples,
     crop_range,
     init_replay_classes,
+    long_view_for,
     plan_batches,
     transfer,
     utterance_view,
@@ -64,13 +65,15 @@ DATA_CONF = {"batch_size": 8, "utts_per_speaker": 2, "speaker_weight_power": 1.0
 
 
 def make_dataset(plan, target, long, crop, long_view, epoch, rank=0, world=1, long_samples=32000, teacher=None,
-                 teacher_mask=None):
+                 teacher_mask=None, augment=None, source_probs=None):
     chosen, replayed = plan.epoch(epoch)
     positions, replay_positions = plan.positions(rank, world)
-    long_data = ChunkBatchDataset(long, identity_frontend, crop[1], AugmentConfig(), [], [], 11, 0)
-    return TransferBatchDataset(target, identity_frontend, crop, AugmentConfig(), chosen, list(range(len(chosen))),
-                                11, epoch, positions, teacher, teacher_mask, long_view, long_samples, long_data,
-                                None, replayed, replay_positions, len(target.speakers))
+    augment = augment or AugmentConfig()
+    long_data = ChunkBatchDataset(long, identity_frontend, crop[1], augment, [], [], 11, 0)
+    inputs = TransferInputs(target, identity_frontend, crop, augment, 11, long_view=long_view_for(long_view),
+                            long_samples=long_samples, long_data=long_data, source_probs=source_probs,
+                            teacher=teacher, teacher_mask=teacher_mask, label_offset=len(target.speakers))
+    return TransferBatchDataset(inputs, epoch, chosen, positions, replayed, replay_positions)
 
 
 def test_utterance_view_is_the_utterance_around_the_crop():
@@ -285,12 +288,3 @@ def test_transfer_with_replay_resumes_exactly(source, tmp_path, caplog):
              stop_after_epoch=1)
     assert "not read (no replay, long view concat)" in caplog.text
     assert os.path.isfile(tmp_path / "plain" / "checkpoints" / "epoch_1.pt")
-
-
-def test_program_options_of_the_data_recipe():
-    from sidkd.bin.transfer_student import _seconds
-
-    assert _seconds("1") == 1.0 and _seconds("0.5,2") == [0.5, 2.0] and _seconds("0.5 2") == [0.5, 2.0]
-    for bad in ("", "a", "1,2,3"):
-        with pytest.raises(ProgramError, match="--short-seconds"):
-            _seconds(bad)

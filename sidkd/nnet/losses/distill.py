@@ -63,14 +63,29 @@ class TeacherNormalizer(nn.Module):
 
 
 class TeacherDistillation(nn.Module):
-    """Projection P and normaliser; ``forward(z, t_raw)`` gives the batch mean of ‖P z − t‖²/R."""
+    """Projection P and normaliser; ``forward(z, t_raw)`` gives the batch mean of ‖P z − t‖²/R.
 
-    def __init__(self, embedding_dim: int, teacher_dim: int, normalisation: str = "length"):
+    ``skip_absent``: a teacher row of NaN is an absent target (sidkd.nnet.teacher_targets): the mean
+    runs over the other rows only (0 when none has one). The absent rows stay in the computation with
+    weight 0 rather than being indexed out, so the projection is in the graph of every batch (DDP) and
+    no step waits for the mask on the host."""
+
+    def __init__(self, embedding_dim: int, teacher_dim: int, normalisation: str = "length",
+                 skip_absent: bool = False):
         super().__init__()
         self.projection = nn.Linear(embedding_dim, teacher_dim)
         self.normalizer = TeacherNormalizer(teacher_dim, normalisation)
+        self.skip_absent = skip_absent
 
     def forward(self, z: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        target = self.normalizer(teacher)
+        if not self.skip_absent:
+            target = self.normalizer(teacher)
+            diff = self.projection(z) - target
+            return torch.sum(diff * diff, dim=1).mean() / target.shape[1]
+        present = torch.isfinite(teacher).all(dim=1)
+        target = self.normalizer(torch.where(present[:, None], teacher, torch.zeros_like(teacher)))
         diff = self.projection(z) - target
-        return torch.sum(diff * diff, dim=1).mean() / target.shape[1]
+        per_row = torch.sum(diff * diff, dim=1) * present
+        count = present.sum().clamp(min=1).to(torch.promote_types(per_row.dtype, torch.float32))
+        # mean over all rows times N / present rows: exactly the plain mean when every row has a target
+        return per_row.mean() * (len(present) / count) / target.shape[1]

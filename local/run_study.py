@@ -1,0 +1,324 @@
+"""Run a study: train what is unfinished, embed, score, and append one row per system × seed × trial
+set × back-end to its ledger studies/<name>/results.tsv, which is committed; exp/ is not.
+
+    local/run_study.sh [--max-minutes M] [--nj N] [--dry-run true] studies/kd_targets.yaml
+
+A study file (studies/<name>.yaml) lists its systems; each is a variant file, seeds and optional
+``set`` overrides, laid under the study's ``scale`` (the differences of a scale file such as
+conf/student_study.yaml, laid over every system). The runner merges each system's configuration,
+hashes it with its inputs exactly as the training will (sidkd.nnet.experiment), and skips a system
+whose hash has every row in the ledger: a finished row is never computed again, whatever was lost
+from exp/. Otherwise it trains (resuming a checkpoint left by a killed run), embeds, trains the
+back-ends and scores with the recipe's steps, then appends the rows (atomically, one system at a
+time) and its merged configuration as studies/<name>/configs/<hash>.yaml. ``--max-minutes M``
+starts no training that the ledger's measured time (the mean training time of its finished
+systems, less the epochs a killed run left as checkpoints) says would end after M minutes from the
+runner's start; with nothing measured yet it starts one, which measures. Every system line says done / to run, with an estimate; the last line the ETA.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import glob
+import os
+import re
+import subprocess
+import sys
+import time
+
+import yaml
+
+from sidkd.errors import DataError
+from sidkd.io.datadir import atomic_write_text
+from sidkd.metrics.results import RESULTS_HEADER, read_results_table
+from sidkd.nnet.config import load_config, merge, parse_overrides
+from sidkd.nnet.experiment import config_hash
+
+LEDGER_HEADER = RESULTS_HEADER + ["seed", "config_hash", "commit", "train_seconds", "samples_per_s", "date"]
+KINDS = ("student", "transfer")
+STUDY_KEYS = {"description", "kind", "scale", "train_data", "teacher", "crop_teacher", "source", "long_data",
+              "seeds", "systems", "trials", "lda_dim", "asnorm", "asnorm_top_n"}
+SYSTEM_KEYS = {"name", "config", "seeds", "set"}
+TRIAL_KEYS = {"name", "data", "backend_data", "max_duration", "both_sides"}
+
+
+def defaults_of(kind: str) -> dict:
+    if kind == "transfer":
+        from sidkd.nnet.transfer import DEFAULTS
+    else:
+        from sidkd.nnet.trainer import DEFAULTS
+    return DEFAULTS
+
+
+def read_study(path: str) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        study = yaml.safe_load(handle) or {}
+    where = path
+    unknown = set(study) - STUDY_KEYS
+    if unknown:
+        raise DataError(f"{where}: unknown keys {sorted(unknown)}; known: {sorted(STUDY_KEYS)}")
+    study.setdefault("kind", "student")
+    if study["kind"] not in KINDS:
+        raise DataError(f"{where}: kind {study['kind']!r}, expected one of {KINDS}")
+    for key in ("train_data", "systems", "trials"):
+        if not study.get(key):
+            raise DataError(f"{where}: '{key}' is required")
+    if study["kind"] == "transfer" and not study.get("source"):
+        raise DataError(f"{where}: a transfer study needs 'source' (the source model dir)")
+    names = set()
+    for system in study["systems"]:
+        bad = set(system) - SYSTEM_KEYS
+        if bad or "name" not in system or "config" not in system:
+            raise DataError(f"{where}: system {system!r}: needs name and config; may have seeds, set")
+        if system["name"] in names or not re.fullmatch(r"[A-Za-z0-9_.+-]+", system["name"]):
+            raise DataError(f"{where}: system name {system['name']!r} is repeated or not a plain word")
+        names.add(system["name"])
+    for trial in study["trials"]:
+        bad = set(trial) - TRIAL_KEYS
+        if bad or not {"name", "data", "backend_data"} <= set(trial):
+            raise DataError(f"{where}: trial set {trial!r}: needs name, data, backend_data; may have "
+                            f"max_duration, both_sides")
+    return study
+
+
+def check_prerequisites(study: dict, where: str) -> None:
+    """The data dirs, trials and source a study reads must exist before anything runs."""
+    needed = [os.path.join(study["train_data"], "wav.scp")]
+    for trial in study["trials"]:
+        needed += [os.path.join(trial["data"], "wav.scp"), os.path.join(trial["data"], "trials"),
+                   os.path.join(trial["backend_data"], "wav.scp")]
+    if study["kind"] == "transfer":
+        needed.append(os.path.join(study["source"], "final.pt"))
+    missing = [path for path in needed if not os.path.isfile(path)]
+    if missing:
+        raise DataError(f"{where}: missing {', '.join(sorted(set(missing)))}: make them first (the study file's "
+                        f"comment names the commands)")
+
+
+def scale_layer(study: dict) -> dict:
+    """The scale file's own settings (its differences from its base), laid over every system."""
+    path = study.get("scale")
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        layer = yaml.safe_load(handle) or {}
+    layer.pop("base", None)
+    return layer
+
+
+class Run:
+    """One system × seed of a study: its merged config, inputs, hash and directories."""
+
+    def __init__(self, study: dict, study_name: str, system: dict, seed: int, scale: dict):
+        self.study, self.system, self.seed = study, system, seed
+        self.name = f"{system['name']}_seed{seed}"
+        overrides = merge(merge(scale, parse_overrides(system.get("set"))), {"seed": seed})
+        self.config = load_config(system["config"], overrides, defaults_of(study["kind"]))
+        self.dir = os.path.join("exp", "studies", study_name, self.name)
+        self.teacher = self._teacher()
+        self.inputs = self._inputs()
+        self.hash = config_hash(self.config, self.inputs)
+
+    def _teacher(self) -> str | None:
+        kd = self.config["loss"]["kd"]
+        if float(kd["weight"]) <= 0:
+            return None
+        if self.study["kind"] == "student" and str(kd.get("target", "ivector")).startswith("crop"):
+            return self.study.get("crop_teacher")
+        return self.study.get("teacher")
+
+    def _inputs(self) -> dict:
+        teacher = f"scp:{self.teacher}" if self.teacher else None
+        if self.study["kind"] == "student":
+            from sidkd.nnet.trainer import training_inputs
+            return training_inputs(self.config, self.study["train_data"], teacher, None)
+        from sidkd.nnet.transfer import transfer_inputs
+        return transfer_inputs(self.config, self.study["source"], self.study["train_data"],
+                               self.study.get("long_data"), teacher)
+
+    def train_command(self, config_path: str, cuda_cmd: str) -> list[str]:
+        common = ["--cmd", cuda_cmd, "--nnet-config", config_path]
+        teacher = self.teacher or "none"
+        if self.study["kind"] == "student":
+            return ["steps/train_student.sh", *common, self.study["train_data"], teacher, self.dir]
+        long = ["--long-data", self.study["long_data"]] if self.study.get("long_data") else []
+        return ["steps/transfer_student.sh", *common, *long, self.study["source"], self.study["train_data"],
+                teacher, self.dir]
+
+    def share_left(self) -> float:
+        """The share of the training still to run: 1 less the epochs checkpointed in its directory
+        (by an earlier, killed run of this configuration)."""
+        epochs = int(self.config["optim"]["num_epochs"])
+        done = [int(m.group(1)) for p in glob.glob(os.path.join(self.dir, "checkpoints", "epoch_*.pt"))
+                if (m := re.search(r"epoch_(\d+)\.pt$", p))]
+        return 1.0 - min(max(done, default=0), epochs) / epochs
+
+
+def read_ledger(path: str) -> list[list[str]]:
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as handle:
+        lines = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
+    if lines and lines[0] != LEDGER_HEADER:
+        raise DataError(f"{path}: not a study ledger (header {lines[0]!r})")
+    for number, fields in enumerate(lines[1:], start=2):
+        if len(fields) != len(LEDGER_HEADER):
+            raise DataError(f"{path}:{number}: {len(fields)} fields, expected {len(LEDGER_HEADER)}")
+    return lines[1:]
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, check=True).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def epoch_speeds(model_dir: str) -> dict[int, float]:
+    """epoch -> samples/s from the training logs (the last word on each epoch: a resumed run's)."""
+    speeds: dict[int, float] = {}
+    logs = sorted(glob.glob(os.path.join(model_dir, "log", "train.*.log"))) + [os.path.join(model_dir, "log", "train.log")]
+    for path in logs:
+        if not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                m = re.search(r"epoch (\d+)/\d+: .*?, ([0-9.]+) samples/s", line)
+                if m:
+                    speeds[int(m.group(1))] = float(m.group(2))
+    return speeds
+
+
+def sh(command: list[str], log_file=None) -> None:
+    proc = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT if log_file else None)
+    if proc.returncode != 0:
+        raise DataError(f"{' '.join(command)}: failed (exit {proc.returncode})")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="run_study", description=__doc__.split("\n")[0])
+    parser.add_argument("--max-minutes", type=float, default=0.0,
+                        help="start no training that would end later than this after the start (0: no limit)")
+    parser.add_argument("--nj", type=int, default=2, help="parallel jobs of the embedding and scoring steps")
+    parser.add_argument("--cmd", default="run.pl", help="job runner of the embedding and scoring steps")
+    parser.add_argument("--cuda-cmd", default="run.pl", help="job runner of the trainings")
+    parser.add_argument("--dry-run", default="false", choices=["true", "false"], help="print the plan, run nothing")
+    parser.add_argument("study", help="studies/<name>.yaml")
+    args = parser.parse_args(argv)
+    start = time.monotonic()
+    study = read_study(args.study)
+    name = os.path.splitext(os.path.basename(args.study))[0]
+    ledger_dir = os.path.join(os.path.dirname(args.study) or ".", name)
+    ledger = os.path.join(ledger_dir, "results.tsv")
+    scale = scale_layer(study)
+    check_prerequisites(study, args.study)
+    runs = [Run(study, name, system, int(seed), scale)
+            for system in study["systems"] for seed in system.get("seeds", study.get("seeds", [1]))]
+    lda_dim = int(study.get("lda_dim", 150))
+    # those of local/score_backends.sh, named after the LDA dimension
+    backends = ["cosine", f"lda{lda_dim}+plda"]
+    if study.get("asnorm", True):
+        backends += ["cosine+asnorm", f"lda{lda_dim}+plda+asnorm"]
+    wanted = {(t["name"], b) for t in study["trials"] for b in backends}
+
+    def done_rows(run: Run) -> set[tuple[str, str]]:
+        return {(r[2], r[1]) for r in read_ledger(ledger) if r[7] == run.hash}
+
+    # measured time: the mean training time of the ledger's systems (one study: one scale)
+    seconds = {r[7]: float(r[9]) for r in read_ledger(ledger) if re.fullmatch(r"[0-9.]+", r[9])}
+    mean_minutes = sum(seconds.values()) / len(seconds) / 60 if seconds else None
+    todo = [run for run in runs if not wanted <= done_rows(run)]
+    estimate = {}
+    for run in runs:
+        estimate[run.name] = mean_minutes * run.share_left() if mean_minutes is not None else None
+        state = "done" if run not in todo else "to run"
+        guess = f", about {estimate[run.name]:.0f} min" if run in todo and estimate[run.name] else ""
+        print(f"{args.study}: {run.name} (hash {run.hash[:12]}): {state}{guess}", flush=True)
+    known = [estimate[r.name] for r in todo if estimate[r.name]]
+    print(f"{args.study}: {len(runs) - len(todo)} of {len(runs)} done, {len(todo)} to run"
+          + (f", ETA {sum(known):.0f} min" + (" (+ runs of unknown speed)" if len(known) < len(todo) else "")
+             if known else ""), flush=True)
+    if args.dry_run == "true":
+        return 0
+    os.makedirs(os.path.join(ledger_dir, "configs"), exist_ok=True)
+    for run in todo:
+        elapsed = (time.monotonic() - start) / 60
+        if args.max_minutes > 0 and estimate[run.name] is not None and elapsed + estimate[run.name] > args.max_minutes:
+            print(f"{args.study}: {run.name}: not started: it would end at about "
+                  f"{elapsed + estimate[run.name]:.0f} min, past --max-minutes {args.max_minutes:g}", flush=True)
+            continue
+        run_one(run, study, ledger, ledger_dir, backends, lda_dim, args)
+        print(f"{args.study}: {run.name}: rows appended to {ledger}", flush=True)
+    left = [run for run in runs if not wanted <= done_rows(run)]
+    print(f"{args.study}: {len(runs) - len(left)} of {len(runs)} done"
+          + (f"; left: {' '.join(r.name for r in left)}" if left else "; the study is complete"), flush=True)
+    return 0
+
+
+def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, backends: list[str], lda_dim: int, args) -> None:
+    config_path = os.path.join(ledger_dir, "configs", f"{run.hash[:16]}.yaml")
+    if not os.path.exists(config_path):
+        text = (f"# {run.name} of {ledger}: the merged configuration of config hash {run.hash}\n"
+                + yaml.safe_dump(run.config, sort_keys=False))
+        atomic_write_text(config_path, text)
+    os.makedirs(run.dir, exist_ok=True)
+    sh(run.train_command(config_path, args.cuda_cmd))
+    xv = {}
+    for trial in study["trials"]:
+        for data, crop in ((trial["backend_data"], 0), (trial["data"], 0), (trial["data"], trial.get("max_duration", 0))):
+            key = (data, crop)
+            if key in xv:
+                continue
+            out = os.path.join(run.dir, f"xvectors_{os.path.basename(data.rstrip('/'))}" + (f"_{crop:g}s" if crop else ""))
+            opts = ["--max-duration", f"{crop:g}"] if crop else []
+            sh(["steps/extract_embeddings.sh", "--nj", str(args.nj), "--cmd", args.cmd, *opts, run.dir, data, out])
+            xv[key] = os.path.join(out, "xvector.scp")
+    scratch = os.path.join(run.dir, "results.tsv")
+    if os.path.exists(scratch):
+        os.remove(scratch)
+    plda_dirs = {}
+    for trial in study["trials"]:
+        train_scp = xv[(trial["backend_data"], 0)]
+        if train_scp not in plda_dirs:
+            plda_dirs[train_scp] = os.path.join(os.path.dirname(train_scp), f"plda_lda{lda_dim}")
+            sh(["steps/train_plda.sh", "--cmd", args.cmd, "--lda-dim", str(lda_dim), train_scp,
+                trial["backend_data"], plda_dirs[train_scp]])
+        crop = trial.get("max_duration", 0)
+        test_scp = xv[(trial["data"], crop)]
+        enrol_scp = test_scp if trial.get("both_sides") else xv[(trial["data"], 0)]
+        sh(["local/score_backends.sh", "--cmd", args.cmd, "--top-n", str(study.get("asnorm_top_n", 300)),
+            "--asnorm", "true" if study.get("asnorm", True) else "false", "--plot", "false",
+            "--results", scratch, "--test-scp", test_scp, "--trials-name", trial["name"], run.name,
+            train_scp, enrol_scp, plda_dirs[train_scp], os.path.join(trial["data"], "trials"),
+            os.path.join(run.dir, "scores", trial["name"])])
+    table = read_results_table(scratch)
+    speeds = epoch_speeds(run.dir)
+    samples_per_s = f"{sum(speeds.values()) / len(speeds):.1f}" if speeds else "n/a"
+    try:
+        with open(os.path.join(run.dir, "train_seconds"), encoding="utf-8") as handle:
+            seconds = handle.read().strip()
+    except OSError:
+        seconds = "n/a"
+    commit, date = git_commit(), datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rows = read_ledger(ledger)
+    for trial in study["trials"]:
+        for backend in backends:
+            values = table.get((run.name, backend, trial["name"]))
+            if values is None:
+                raise DataError(f"{scratch}: no row for {run.name} {backend} {trial['name']}")
+            rows = [r for r in rows if not (r[7] == run.hash and r[2] == trial["name"] and r[1] == backend)]
+            rows.append([run.name, backend, trial["name"], *values, str(run.seed), run.hash, commit, seconds,
+                         samples_per_s, date])
+    atomic_write_text(ledger, "".join("\t".join(r) + "\n" for r in [LEDGER_HEADER] + rows))
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except DataError as exc:
+        print(f"ERROR (run_study) {exc}", file=sys.stderr)
+        sys.exit(1)

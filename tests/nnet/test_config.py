@@ -1,0 +1,147 @@
+"""Variants as files (sidkd.nnet.config): a yaml names its base and holds its differences; the
+command line adds dotted key=value overrides; every layer is validated; every shipped yaml loads."""
+
+import copy
+import glob
+import os
+
+import pytest
+import yaml
+from nnet_helpers import make_tiny_data, tiny_config
+
+from sidkd.errors import DataError
+from sidkd.nnet.config import load_config, parse_overrides
+from sidkd.nnet.trainer import DEFAULTS as STUDENT_DEFAULTS
+from sidkd.nnet.transfer import DEFAULTS as TRANSFER_DEFAULTS
+from tests.conftest import REPO_ROOT
+
+CONF = os.path.join(REPO_ROOT, "conf")
+
+
+def flatten(tree, prefix=""):
+    """{"a.b": leaf} of a nested dict: the independent view the tests compare in."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def write(path, conf):
+    path.write_text(yaml.safe_dump(conf))
+    return str(path)
+
+
+def test_a_variant_is_its_base_with_its_differences_and_a_base_chain_resolves_beside_each_file(tmp_path):
+    (tmp_path / "sub").mkdir()
+    base = write(tmp_path / "base.yaml", tiny_config())
+    write(tmp_path / "sub" / "mid.yaml", {"base": "../base.yaml", "loss": {"kd": {"weight": 0.0}}, "seed": 9})
+    top = write(tmp_path / "sub" / "top.yaml", {"base": "mid.yaml", "loss": {"kd": {"normalisation": "length"}},
+                                                 "features": {"fbank": {"dither": 0.0}}})
+    got = flatten(load_config(top))
+    want = flatten(load_config(base))
+    want.update({"loss.kd.weight": 0.0, "seed": 9, "loss.kd.normalisation": "length", "features.fbank.dither": 0.0})
+    assert got == want
+    assert "base" not in load_config(top)
+    # the command line's overrides come last
+    over = flatten(load_config(top, parse_overrides("seed=4 loss.kd.weight=0.25")))
+    assert over == {**want, "seed": 4, "loss.kd.weight": 0.25}
+
+
+def test_unknown_keys_missing_bases_and_loops_name_the_file(tmp_path):
+    write(tmp_path / "base.yaml", tiny_config())
+    bad = write(tmp_path / "bad.yaml", {"base": "base.yaml", "loss": {"kd": {"targett": "lda"}}})
+    with pytest.raises(DataError, match=r"bad\.yaml: unknown setting loss\.kd\.'targett'"):
+        load_config(bad)
+    bad_base = write(tmp_path / "bad_base.yaml", {**tiny_config(), "optim": {"lr_final": 1.0}})
+    variant = write(tmp_path / "v.yaml", {"base": "bad_base.yaml"})
+    with pytest.raises(DataError, match=r"bad_base\.yaml: unknown setting optim\.'lr_final'"):
+        load_config(variant)
+    missing = write(tmp_path / "missing.yaml", {"base": "nowhere.yaml"})
+    with pytest.raises(DataError, match=r"missing\.yaml: its base 'nowhere\.yaml' is not a file"):
+        load_config(missing)
+    write(tmp_path / "a.yaml", {"base": "b.yaml"})
+    loop = write(tmp_path / "b.yaml", {"base": "a.yaml"})
+    with pytest.raises(DataError, match="chain loops"):
+        load_config(loop)
+    with pytest.raises(DataError, match="override: unknown setting loss.kd.'wieght'"):
+        load_config(str(tmp_path / "base.yaml"), parse_overrides("loss.kd.wieght=1"))
+
+
+def test_overrides_are_dotted_keys_with_yaml_values():
+    assert parse_overrides(["seed=3 loss.kd.weight=0.5", "loss.kd.target=lda"]) == {
+        "seed": 3, "loss": {"kd": {"weight": 0.5, "target": "lda"}}}
+    assert parse_overrides("short_seconds=[0.5,2] replay.init_from_source=false data.chunks_per_epoch=null") == {
+        "short_seconds": [0.5, 2], "replay": {"init_from_source": False}, "data": {"chunks_per_epoch": None}}
+    assert parse_overrides(None) == {} and parse_overrides(["", " "]) == {}
+    for bad in ("seed", "=3", "loss..kd=1", "a=1 a.b=2"):
+        with pytest.raises(DataError, match="override"):
+            parse_overrides(bad)
+
+
+def test_loading_leaves_the_defaults_untouched(tmp_path):
+    before = copy.deepcopy(STUDENT_DEFAULTS)
+    load_config(write(tmp_path / "x.yaml", {"model": {"width": 64}, "loss": {"kd": {"lda": {"dim": 3}}}}),
+                parse_overrides("seed=1"))
+    assert STUDENT_DEFAULTS == before
+
+
+SHIPPED = sorted(glob.glob(os.path.join(CONF, "*.yaml")))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=os.path.basename)
+def test_every_shipped_yaml_loads_and_a_variant_differs_from_its_base_only_where_it_says(path):
+    defaults = TRANSFER_DEFAULTS if os.path.basename(path).startswith("transfer") else STUDENT_DEFAULTS
+    config = load_config(path, None, defaults)
+    with open(path) as handle:
+        own = yaml.safe_load(handle) or {}
+    base = own.pop("base", None)
+    if base is None:
+        return
+    parent = flatten(load_config(os.path.join(CONF, base), None, defaults))
+    child = flatten(config)
+    changed = {k for k in child if child[k] != parent.get(k)}
+    assert changed <= set(flatten(own)), sorted(changed - set(flatten(own)))
+
+
+def test_the_recipe_variants_are_what_their_names_say(capsys):
+    """What run.sh reads of them, through sidkd.bin.show_config."""
+    from sidkd.bin.show_config import main
+
+    def show(name, *keys, kind="student"):
+        capsys.readouterr()
+        assert main(["--kind", kind, os.path.join(CONF, f"{name}.yaml"), *keys]) == 0
+        return capsys.readouterr().out.split("\n")[:-1]
+
+    assert show("student_kd", "loss.kd.weight", "loss.kd.target") == ["1.0", "ivector"]
+    assert show("student_nokd", "loss.kd.weight") == ["0.0"]
+    assert show("student_kd_whiten", "loss.kd.normalisation") == ["whiten"]
+    for target in ("lda", "speaker_mean", "speaker_mean_lda", "crop", "crop_lda", "relation"):
+        assert show(f"student_kd_{target}", "loss.kd.target", "loss.kd.weight") == [target, "1.0"]
+    want = {"transfer_ce": ["1", "0.0"], "transfer_msce": ["3", "0.0"], "transfer_kl": ["1", "1.0"],
+            "transfer_msce_kl": ["3", "1.0"]}
+    for name, values in want.items():
+        assert show(name, "loss.msce.sub_centers", "loss.kl.weight", kind="transfer") == values
+    assert show("transfer_kl", "short_seconds", "loss.kl", kind="transfer")[1].startswith("{")
+
+
+def test_asking_a_trained_system_for_another_target_names_the_key_and_overwrite_retrains(tmp_path, standin_fbank_backend):
+    """The program level of sidkd.nnet.experiment: train_student with a variant file, then the
+    same directory with another loss.kd.target."""
+    from sidkd.bin import train_student
+
+    data, teacher = make_tiny_data(str(tmp_path))
+    conf = tiny_config(optim={**tiny_config()["optim"], "num_epochs": 1, "average_last": 1})
+    write(tmp_path / "student.yaml", conf)
+    write(tmp_path / "student_kd_lda.yaml", {"base": "student.yaml", "loss": {"kd": {"target": "lda", "lda": {"dim": 3}}}})
+    out = str(tmp_path / "exp")
+    common = ["--train-data", data, "--teacher-scp", teacher, "--dir", out]
+    assert train_student.main(["--config", str(tmp_path / "student.yaml"), *common]) == 0
+    with pytest.raises(DataError) as err:
+        train_student.main(["--config", str(tmp_path / "student_kd_lda.yaml"), *common])
+    assert "config.loss.kd.target: 'ivector' -> 'lda'" in str(err.value) and "--overwrite true" in str(err.value)
+    assert train_student.main(["--config", str(tmp_path / "student_kd_lda.yaml"), *common, "--overwrite", "true"]) == 0
+    with open(os.path.join(out, "config.yaml")) as handle:
+        assert yaml.safe_load(handle)["config"]["loss"]["kd"]["target"] == "lda"

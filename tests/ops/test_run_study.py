@@ -1,0 +1,139 @@
+"""The study runner (local/run_study.sh): a study killed during a training and run again ends with
+the ledger of an uninterrupted run (the measured columns aside); a finished study run again trains
+nothing and says so; rows carry the configuration hash the model directory records."""
+
+import os
+import subprocess
+
+import numpy as np
+import yaml
+from killing import env, kill_and_rerun
+from tiny_student import TINY_YAML, speaker_files, write_data_dir
+
+from tests.conftest import REPO_ROOT
+
+# what the ledger measures (time, speed, when, which commit) may differ between runs; nothing else
+MEASURED = ("commit", "train_seconds", "samples_per_s", "date")
+
+
+def make_study(root):
+    for item in ("steps", "utils", "local", "conf", "sidkd", "path.sh", "cmd.sh"):
+        os.symlink(os.path.join(REPO_ROOT, item), root / item)
+    files = speaker_files(7, 4)
+    write_data_dir(str(root / "data" / "train"), files[:4])
+    dev = write_data_dir(str(root / "data" / "dev"), [(s, f[:3]) for s, f in files[4:]])
+    with open(root / "data" / "dev" / "trials", "w") as handle:
+        for i, (a, sa) in enumerate(dev):
+            for b, sb in dev[i + 1:]:
+                handle.write(f"{a} {b} {'target' if sa == sb else 'nontarget'}\n")
+    conf = yaml.safe_load(open(TINY_YAML))
+    conf["optim"]["num_epochs"] = 3
+    (root / "student.yaml").write_text(yaml.safe_dump(conf))
+    (root / "student_nokd.yaml").write_text("base: student.yaml\nloss: {kd: {weight: 0.0}}\n")
+    (root / "scale.yaml").write_text("base: student.yaml\ndata: {chunks_per_epoch: 8}\n")
+    (root / "studies").mkdir()
+    study = {"kind": "student", "scale": "scale.yaml", "train_data": "data/train", "lda_dim": 2, "asnorm": False,
+             "seeds": [1],
+             "systems": [{"name": "nokd", "config": "student_nokd.yaml"},
+                         {"name": "nokd_fast", "config": "student_nokd.yaml", "set": "optim.lr=0.02"}],
+             "trials": [{"name": "dev", "data": "data/dev", "backend_data": "data/train"},
+                        {"name": "dev_short", "data": "data/dev", "backend_data": "data/train", "max_duration": 0.5,
+                         "both_sides": True}]}
+    (root / "studies" / "tiny.yaml").write_text(yaml.safe_dump(study))
+    return ["local/run_study.sh", "--nj", "1", "studies/tiny.yaml"]
+
+
+def ledger(root, drop=MEASURED):
+    lines = [line.rstrip("\n").split("\t") for line in open(root / "studies" / "tiny" / "results.tsv")]
+    keep = [i for i, name in enumerate(lines[0]) if name not in drop]
+    return sorted([row[i] for i in keep] for row in lines[1:])
+
+
+def run(root, command):
+    proc = subprocess.run(command, cwd=root, env=env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_killed_study_ends_with_the_uninterrupted_ledger_and_a_finished_one_trains_nothing(tmp_path):
+    ref_root, root = tmp_path / "ref", tmp_path / "run"
+    ref_root.mkdir()
+    root.mkdir()
+    command = make_study(ref_root)
+    make_study(root)
+    out = run(ref_root, command)
+    assert "0 of 2 done, 2 to run" in out and "the study is complete" in out
+    rows = ledger(ref_root, drop=())
+    header = open(ref_root / "studies" / "tiny" / "results.tsv").readline().rstrip("\n").split("\t")
+    assert len(rows) == 2 * 2 * 2  # systems × seeds × trial sets × back-ends
+    assert {r[0] for r in rows} == {"nokd_seed1", "nokd_fast_seed1"}
+    assert {(r[1], r[2]) for r in rows} == {(b, t) for b in ("cosine", "lda2+plda") for t in ("dev", "dev_short")}
+    # each row's hash is the one its model directory records, and its merged config is in the ledger
+    for row in rows:
+        fields = dict(zip(header, row))
+        with open(ref_root / "exp" / "studies" / "tiny" / fields["system"] / "config.yaml") as handle:
+            record = yaml.safe_load(handle)
+        assert record["config_hash"] == fields["config_hash"]
+        assert record["config"]["seed"] == int(fields["seed"]) and record["config"]["data"]["chunks_per_epoch"] == 8
+        saved = ref_root / "studies" / "tiny" / "configs" / f"{fields['config_hash'][:16]}.yaml"
+        assert yaml.safe_load(saved.read_text()) == record["config"]
+        assert 0 <= float(fields["EER%"]) <= 100 and float(fields["train_seconds"]) >= 0
+    # run again: nothing is trained, and it says so
+    again = run(ref_root, command)
+    assert "2 of 2 done, 0 to run" in again and "the study is complete" in again
+    assert "steps/train_student.sh" not in again and not list((ref_root / "exp").glob("studies/tiny/*/log/check.log"))
+    assert ledger(ref_root, drop=()) == rows
+
+    def checkpoints():
+        return bool(list((root / "exp" / "studies" / "tiny").glob("*/checkpoints/epoch_*.pt")))
+
+    killed = kill_and_rerun(root, command, lambda: None, np.random.default_rng(3), 20.0, 1, started=checkpoints)
+    assert killed >= 1
+    assert ledger(root) == ledger(ref_root)
+
+
+def test_max_minutes_starts_no_training_the_ledger_says_would_end_too_late(tmp_path):
+    command = make_study(tmp_path)
+    ledger_path = tmp_path / "studies" / "tiny" / "results.tsv"
+    ledger_path.parent.mkdir(parents=True)
+    # a finished system of this study that took 10 minutes
+    header = ["system", "backend", "trials", "EER%", "minDCF(0.01)", "minDCF(0.001)", "seed", "config_hash",
+              "commit", "train_seconds", "samples_per_s", "date"]
+    ledger_path.write_text("\t".join(header) + "\n" + "\t".join(
+        ["old_seed1", "cosine", "dev", "10.0", "0.5", "0.5", "1", "f" * 64, "x", "600", "50.0", "d"]) + "\n")
+    out = run(tmp_path, [*command[:-1], "--max-minutes", "5", command[-1]])
+    assert out.count("not started: it would end at about 10 min, past --max-minutes 5") == 2
+    assert "ETA 20 min" in out and not (tmp_path / "exp" / "studies" / "tiny" / "nokd_seed1").exists()
+
+
+def test_the_shipped_studies_validate_and_their_systems_load():
+    import glob
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_study", os.path.join(REPO_ROOT, "local", "run_study.py"))
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    from sidkd.nnet.config import load_config, merge, parse_overrides
+
+    paths = sorted(glob.glob(os.path.join(REPO_ROOT, "studies", "*.yaml")))
+    assert paths
+    cwd = os.getcwd()
+    os.chdir(REPO_ROOT)
+    try:
+        for path in paths:
+            study = runner.read_study(path)
+            scale = runner.scale_layer(study)
+            for system in study["systems"]:
+                config = load_config(system["config"], merge(scale, parse_overrides(system.get("set"))),
+                                     runner.defaults_of(study["kind"]))
+                if scale:  # the study scale is in every system's configuration
+                    assert config["optim"]["num_epochs"] == scale["optim"]["num_epochs"], (path, system)
+    finally:
+        os.chdir(cwd)
+
+
+def test_a_study_without_its_data_names_what_is_missing(tmp_path):
+    command = make_study(tmp_path)
+    os.remove(tmp_path / "data" / "dev" / "trials")
+    proc = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "missing data/dev/trials" in proc.stderr
