@@ -29,6 +29,14 @@ if [ $# -ne 1 ]; then echo "$help_message" >&2; exit 1; fi
 data=$1
 [ -n "$splits_dir" ] || splits_dir=$corpus_root/splits
 if [ ! -d "$corpus_root" ]; then echo "$0: corpus root $corpus_root does not exist" >&2; exit 1; fi
+# A rebuilt data dir starts empty: features, VAD, utt2num_frames and split/ dirs of an earlier (maybe
+# failed) run describe other utterances, and nothing later would notice. Stage 1 makes them again.
+for x in train test sc_train sc_test; do
+  if [ -d "$data/$x" ]; then
+    echo "$0: removing the earlier $data/$x (features and all; stage 1 makes them again)" >&2
+    rm -rf "$data/$x"
+  fi
+done
 mkdir -p "$data/local/splits"
 
 # Prints the directory holding <corpus>.{train,test}.spk, making the lists if none exist.

@@ -51,6 +51,7 @@ from sidkd.errors import DataError
 from sidkd.io.ark import iter_archive
 from sidkd.nnet.data import ChunkBatchDataset, TrainingAudio, load_teacher_vectors, teacher_vector
 from sidkd.nnet.losses import TeacherDistillation
+from sidkd.registry import Registry
 from sidkd.nnet.streams import Stream, item_rng
 
 __all__ = ["TARGETS", "KDTarget", "register_target", "lookup_target", "check_target", "target_uses_crops",
@@ -305,14 +306,8 @@ class KDTarget:
 
 
 # name -> KDTarget subclass, in the order of docs/student.md; iterating gives the names.
-TARGETS: dict[str, type[KDTarget]] = {}
-
-
-def register_target(cls: type[KDTarget]) -> type[KDTarget]:
-    if not cls.name or cls.name in TARGETS:
-        raise ValueError(f"teacher target class {cls.__name__}: name {cls.name!r} is empty or taken")
-    TARGETS[cls.name] = cls
-    return cls
+TARGETS = Registry("teacher target")
+register_target = TARGETS.register
 
 
 def lookup_target(name) -> type[KDTarget]:

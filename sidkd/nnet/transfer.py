@@ -81,6 +81,7 @@ from sidkd.nnet.models import build_model
 from sidkd.nnet.streams import Stream, batch_rng, item_rng, sub_seed
 from sidkd.nnet.trainer import DEFAULTS as STUDENT_DEFAULTS
 from sidkd.nnet.trainer import fast_model, frontend_from_config, make_batches, model_description
+from sidkd.registry import Registry
 
 __all__ = ["DEFAULTS", "transfer_inputs", "LONG_VIEWS", "LongView", "register_long_view", "long_view_for", "TransferNet",
            "TransferInputs", "TransferBatchDataset", "concatenated_view", "utterance_view", "crop_range",
@@ -327,14 +328,8 @@ class LongView:
 
 
 # name -> LongView subclass; iterating gives the names.
-LONG_VIEWS: dict[str, type[LongView]] = {}
-
-
-def register_long_view(cls: type[LongView]) -> type[LongView]:
-    if not cls.name or cls.name in LONG_VIEWS:
-        raise ValueError(f"long view class {cls.__name__}: name {cls.name!r} is empty or taken")
-    LONG_VIEWS[cls.name] = cls
-    return cls
+LONG_VIEWS = Registry("long view")
+register_long_view = LONG_VIEWS.register
 
 
 def long_view_for(name: str | None) -> LongView:

@@ -328,3 +328,31 @@ def test_empty_data_dir_stops_make_mfcc(tmp_path):
     assert proc.returncode != 0
     assert "data/empty/utt2spk: file is empty" in proc.stdout, proc.stdout
     assert not (data / "feats.scp").exists()
+
+
+def test_a_rebuilt_data_dir_keeps_nothing_of_a_failed_run(tmp_path):
+    """Stage 0 after a failed stage 1 (issue 26): the empty feats.scp, utt2num_frames and split dirs
+    the failed run left are gone, with a log line; the rebuilt dir validates as a fresh one."""
+    from tests.recipe.tiny_corpus import make_tiny_corpora
+
+    for item in ("local", "utils", "path.sh"):
+        os.symlink(os.path.join(REPO_ROOT, item), tmp_path / item)
+    make_tiny_corpora(CORPORA, str(tmp_path / "corpora"), so_train=2, so_test=2, sc_train=2, sc_test=2, utts=3)
+    command = ["local/prepare_data.sh", "--corpus-root", "corpora", "data"]
+
+    def prepare():
+        proc = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stderr
+
+    prepare()
+    train = tmp_path / "data" / "train"
+    for name in ("feats.scp", "utt2num_frames", "vad.scp"):
+        (train / name).write_text("")  # what a stage 1 that failed on every utterance leaves
+    (train / "split2" / "1").mkdir(parents=True)
+    log = prepare()
+    assert "removing the earlier data/train (features and all" in log
+    assert sorted(os.listdir(train)) == ["spk2utt", "utt2spk", "wav.scp"]
+    proc = subprocess.run(["utils/validate_data_dir.sh", "--no-feats", "--no-text", "data/train"], cwd=tmp_path,
+                          env=env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
