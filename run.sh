@@ -27,10 +27,10 @@ overwrite=false                  # true: retrain a system whose exp/<system>/con
 help_message="Usage: $0 [--stage N] [--stop-stage M] [--option value ...]: the options are the variables
 above (--nj, --students, ...). A quick run without the ablations: --students student_kd --transfers transfer_msce_kl"
 . utils/parse_options.sh
-. conf/ivector.conf
-. conf/recipe.conf
-. utils/stage_timer.sh
-data=data
+. conf/ivector.conf; . conf/recipe.conf; . utils/stage_timer.sh
+data=data sets="train test${short_corpus:+ sc_train sc_test}"  # no short corpus: stages 0-8 on the long one
+[ -n "$short_corpus" ] || { baseline_sets=test; [ $stop_stage -lt 9 ] || echo "$0: --short-corpus \"\": no short speech, stages 9-11 skipped"; }
+[ -n "$short_corpus" ] || stop_stage=$(( stop_stage < 8 ? stop_stage : 8 ))
 for v in $students $transfers; do [ -f conf/$v.yaml ] || { echo "$0: no variant file conf/$v.yaml" >&2; exit 1; }; done
 # score SYSTEM SET TRAIN_SCP ENROL_SCP PLDA_DIR [TEST_SCP NAME]: the four back-ends on $data/SET/trials
 score() {
@@ -47,7 +47,7 @@ fi
 
 # Stage 1: MFCC (conf/mfcc.conf: Kaldi voxceleb v1) and energy VAD; unreadable utterances are named and dropped.
 if stage_on 1; then
-  for name in train test sc_train sc_test; do
+  for name in $sets; do
     steps/make_mfcc.sh --nj $nj --cmd "$train_cmd" --write-utt2num-frames true $data/$name exp/make_mfcc/$name mfcc
     utils/fix_data_dir.sh $data/$name
     steps/compute_vad_decision.sh --nj $nj --cmd "$train_cmd" $data/$name exp/make_vad/$name mfcc
@@ -76,7 +76,7 @@ fi
 
 # Stage 4: i-vectors (ivector.scp), speaker means (spk_ivector.scp) and num_utts.ark per data dir.
 if stage_on 4; then
-  for name in train test sc_train sc_test; do
+  for name in $sets; do
     steps/extract_ivectors.sh --nj $nj --cmd "$train_cmd" --num-gselect $ivector_num_gselect \
       --min-post $ivector_min_post exp/extractor $data/$name exp/ivectors_$name
   done

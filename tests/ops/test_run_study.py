@@ -137,3 +137,28 @@ def test_a_study_without_its_data_names_what_is_missing(tmp_path):
     os.remove(tmp_path / "data" / "dev" / "trials")
     proc = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode != 0 and "missing data/dev/trials" in proc.stderr
+
+
+def test_a_transfer_study_plans_its_variants_with_the_transfers_inputs(tmp_path):
+    """Dry run of a transfer study: each variant × seed has a hash of its own, computed with the
+    transfer's inputs (sidkd.nnet.transfer.transfer_inputs: the source model's digest counts)."""
+    make_study(tmp_path)
+    source = tmp_path / "exp" / "source"
+    source.mkdir(parents=True)
+    (source / "model.json").write_text("{}")
+    (source / "final.pt").write_bytes(b"weights")
+    study = {"kind": "transfer", "source": "exp/source", "train_data": "data/train", "long_data": "data/train",
+             "lda_dim": 2, "asnorm": False, "seeds": [1, 2],
+             "systems": [{"name": "ce", "config": "conf/transfer_ce.yaml"},
+                         {"name": "msce_kl", "config": "conf/transfer_msce_kl.yaml"}],
+             "trials": [{"name": "dev", "data": "data/dev", "backend_data": "data/train"}]}
+    (tmp_path / "studies" / "transfer.yaml").write_text(yaml.safe_dump(study))
+    command = ["local/run_study.sh", "--dry-run", "true", "studies/transfer.yaml"]
+    out = run(tmp_path, command)
+    hashes = dict(line.split(": ")[1].split(" (hash ") for line in out.splitlines() if "(hash " in line)
+    assert sorted(hashes) == ["ce_seed1", "ce_seed2", "msce_kl_seed1", "msce_kl_seed2"]
+    assert len(set(hashes.values())) == 4 and "0 of 4 done, 4 to run" in out
+    (source / "final.pt").write_bytes(b"other weights")  # another source model: other configurations
+    again = dict(line.split(": ")[1].split(" (hash ") for line in run(tmp_path, command).splitlines() if "(hash " in line)
+    assert not set(again.values()) & set(hashes.values())
+    assert not (tmp_path / "exp" / "studies").exists()  # a dry run runs nothing

@@ -310,6 +310,13 @@ def test_unknown_variant_and_bad_boolean_stop_before_any_stage(recipe):
     assert proc.returncode != 0 and "option --dev-split takes true or false" in proc.stdout  # parse_options.sh
 
 
+def test_without_a_short_corpus_stages_9_to_11_are_skipped_with_a_line(recipe):
+    before = open(os.path.join(recipe, "exp", "stage_times.tsv")).read()
+    proc = run_recipe(recipe, "--short-corpus", "", "--stage", "9")
+    assert proc.returncode == 0 and 'run.sh: --short-corpus "": no short speech, stages 9-11 skipped' in proc.stdout
+    assert open(os.path.join(recipe, "exp", "stage_times.tsv")).read() == before  # nothing ran
+
+
 # Keep last: rerunning stage 0 rebuilds the data dirs (and so drops their features).
 def test_rerun_stage0_is_idempotent(recipe):
     before = open(os.path.join(recipe, "data/test/trials")).read()
