@@ -90,6 +90,11 @@ if [ "$num_skipped" -gt 0 ]; then
   grep -h "skipping utterance" "$logdir"/make_${feat_type}_${name}.*.log | awk 'NR <= 50 { print "  " $0 }' || true
   if awk -v s="$num_skipped" -v n="$num_in" -v f="$max_fail_fraction" 'BEGIN { exit !(s > f * n) }'; then
     echo "$prog: ERROR: $num_skipped of $num_in utterances failed, more than --max-fail-fraction $max_fail_fraction" >&2
+    if grep -qh "skipping utterance .*: sample rate" "$logdir"/make_${feat_type}_${name}.*.log; then
+      echo "$prog: the audio is not at the rate of $feat_config: resample it, or set the recipe's rate (conf/mfcc.conf" \
+        "and conf/fbank.conf: --sample-frequency, --high-freq; conf/student.yaml: features.sample_rate," \
+        "features.fbank.high_freq), then rerun from stage 0" >&2
+    fi
     exit 1
   fi
   echo "$prog: WARNING: run utils/fix_data_dir.sh $data to remove them from the other files"

@@ -90,8 +90,9 @@ def read_audio(value: str, opts: AudioOptions | None = None, key: str = "") -> n
     if rate != opts.sample_rate:
         if not opts.resample:
             raise DataError(
-                f"{what}: sample rate {rate} Hz, expected {opts.sample_rate} Hz "
-                "(resample the data, or pass the option that allows resampling)"
+                f"{what}: sample rate {rate} Hz, expected {opts.sample_rate} Hz (resample the audio, or set the "
+                f"recipe to {rate} Hz: --sample-frequency and --high-freq of conf/mfcc.conf and conf/fbank.conf, "
+                f"features.sample_rate and features.fbank.high_freq of conf/student.yaml)"
             )
         from scipy.signal import resample_poly
 

@@ -93,7 +93,8 @@ AUDIO_CASES = [
     ("u03-zero", "zero-byte file", zero_bytes, "skip", "-", r"file is empty \(0 bytes\)"),
     ("u04-corrupt", "corrupt header", corrupt_header, "skip", "-", r"cannot decode audio"),
     ("u05-notaudio", "non-audio file", not_audio, "skip", "-", r"cannot decode audio"),
-    ("u06-8k", "8 kHz file, 16 kHz recipe", eight_khz, "skip", "-", r"sample rate 8000 Hz, expected 16000 Hz"),
+    ("u06-8k", "8 kHz file, 16 kHz recipe", eight_khz, "skip", "-", r"sample rate 8000 Hz, expected 16000 Hz \(resample the audio, or set the recipe to 8000 Hz: "
+     r"--sample-frequency and --high-freq of conf/mfcc.conf"),
     ("u07-stereo", "stereo file", stereo, "ok", "ok", r"has 2 channels; using channel 0"),
     ("u08-short", "0.1 s clip", clip_100ms, "ok", "ok", None),
     ("u09-tiny", "3 ms clip", clip_3ms, "skip", "-", r"shorter than one frame"),
@@ -356,3 +357,20 @@ def test_a_rebuilt_data_dir_keeps_nothing_of_a_failed_run(tmp_path):
     proc = subprocess.run(["utils/validate_data_dir.sh", "--no-feats", "--no-text", "data/train"], cwd=tmp_path,
                           env=env(), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_data_dir_at_another_rate_stops_make_mfcc_saying_what_to_change(tmp_path):
+    for item in ("steps", "utils", "conf", "sidkd", "path.sh"):
+        os.symlink(os.path.join(REPO_ROOT, item), tmp_path / item)
+    data = tmp_path / "data" / "eight"
+    data.mkdir(parents=True)
+    for i in range(2):
+        (tmp_path / f"w{i}").mkdir()
+    files = [eight_khz(tmp_path / f"w{i}") for i in range(2)]
+    (data / "wav.scp").write_text("".join(f"u{i} {f}\n" for i, f in enumerate(files)))
+    (data / "utt2spk").write_text("u0 s\nu1 s\n")
+    (data / "spk2utt").write_text("s u0 u1\n")
+    proc = subprocess.run(["steps/make_mfcc.sh", "--nj", "1", "data/eight"], cwd=tmp_path, env=env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    assert proc.returncode != 0 and "2 of 2 utterances failed" in proc.stdout, proc.stdout
+    assert "set the recipe's rate (conf/mfcc.conf and conf/fbank.conf: --sample-frequency" in proc.stdout
