@@ -12,8 +12,9 @@ from exp/. Otherwise it trains (resuming a checkpoint left by a killed run), emb
 back-ends and scores with the recipe's steps, then appends the rows (atomically, one system at a
 time) and its merged configuration as studies/<name>/configs/<hash>.yaml. ``--max-minutes M``
 starts no training that the ledger's measured time (the mean training time of its finished
-systems, less the epochs a killed run left as checkpoints) says would end after M minutes from the
-runner's start; with nothing measured yet it starts one, which measures. Every system line says done / to run, with an estimate; the last line the ETA.
+systems, measured anew after each one, less the epochs a killed run left as checkpoints) says would
+end after M minutes from the runner's start (embedding and scoring, a few minutes, not counted);
+with nothing measured yet it starts one, which measures. Every system line says done / to run, with an estimate; the last line the ETA.
 """
 
 from __future__ import annotations
@@ -228,30 +229,32 @@ def main(argv=None) -> int:
     def done_rows(run: Run) -> set[tuple[str, str]]:
         return {(r[2], r[1]) for r in read_ledger(ledger) if r[7] == run.hash}
 
-    # measured time: the mean training time of the ledger's systems (one study: one scale)
-    seconds = {r[7]: float(r[9]) for r in read_ledger(ledger) if re.fullmatch(r"[0-9.]+", r[9])}
-    mean_minutes = sum(seconds.values()) / len(seconds) / 60 if seconds else None
+    def minutes_of(run: Run) -> float | None:
+        """The training time the ledger measured (the mean over its systems: one study, one scale),
+        less what a killed run left as checkpoints; None before the first system is measured."""
+        seconds = {r[7]: float(r[9]) for r in read_ledger(ledger) if re.fullmatch(r"[0-9.]+", r[9])}
+        return sum(seconds.values()) / len(seconds) / 60 * run.share_left() if seconds else None
+
     todo = [run for run in runs if not wanted <= done_rows(run)]
-    estimate = {}
     for run in runs:
-        estimate[run.name] = mean_minutes * run.share_left() if mean_minutes is not None else None
-        state = "done" if run not in todo else "to run"
-        guess = f", about {estimate[run.name]:.0f} min" if run in todo and estimate[run.name] else ""
-        print(f"{args.study}: {run.name} (hash {run.hash[:12]}): {state}{guess}", flush=True)
-    known = [estimate[r.name] for r in todo if estimate[r.name]]
+        guess = minutes_of(run) if run in todo else None
+        state = "done" if run not in todo else "to run" + (f", about {guess:.0f} min" if guess else "")
+        print(f"{args.study}: {run.name} (hash {run.hash[:12]}): {state}", flush=True)
+    known = [m for m in map(minutes_of, todo) if m]
     print(f"{args.study}: {len(runs) - len(todo)} of {len(runs)} done, {len(todo)} to run"
           + (f", ETA {sum(known):.0f} min" + (" (+ runs of unknown speed)" if len(known) < len(todo) else "")
              if known else ""), flush=True)
     if args.dry_run == "true":
         return 0
     os.makedirs(os.path.join(ledger_dir, "configs"), exist_ok=True)
+    commit = git_commit()  # the code the rows come from: the checkout as the runner started
     for run in todo:
-        elapsed = (time.monotonic() - start) / 60
-        if args.max_minutes > 0 and estimate[run.name] is not None and elapsed + estimate[run.name] > args.max_minutes:
+        elapsed, guess = (time.monotonic() - start) / 60, minutes_of(run)  # measured anew after each system
+        if args.max_minutes > 0 and guess is not None and elapsed + guess > args.max_minutes:
             print(f"{args.study}: {run.name}: not started: it would end at about "
-                  f"{elapsed + estimate[run.name]:.0f} min, past --max-minutes {args.max_minutes:g}", flush=True)
+                  f"{elapsed + guess:.0f} min, past --max-minutes {args.max_minutes:g}", flush=True)
             continue
-        run_one(run, study, ledger, ledger_dir, backends, lda_dim, args)
+        run_one(run, study, ledger, ledger_dir, backends, lda_dim, commit, args)
         print(f"{args.study}: {run.name}: rows appended to {ledger}", flush=True)
     left = [run for run in runs if not wanted <= done_rows(run)]
     print(f"{args.study}: {len(runs) - len(left)} of {len(runs)} done"
@@ -259,7 +262,8 @@ def main(argv=None) -> int:
     return 0
 
 
-def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, backends: list[str], lda_dim: int, args) -> None:
+def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, backends: list[str], lda_dim: int, commit: str,
+            args) -> None:
     config_path = os.path.join(ledger_dir, "configs", f"{run.hash[:16]}.yaml")
     if not os.path.exists(config_path):
         text = (f"# {run.name} of {ledger}: the merged configuration of config hash {run.hash}\n"
@@ -303,7 +307,7 @@ def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, backends: list[
             seconds = handle.read().strip()
     except OSError:
         seconds = "n/a"
-    commit, date = git_commit(), datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     rows = read_ledger(ledger)
     for trial in study["trials"]:
         for backend in backends:

@@ -61,8 +61,12 @@ def test_killed_study_ends_with_the_uninterrupted_ledger_and_a_finished_one_trai
     root.mkdir()
     command = make_study(ref_root)
     make_study(root)
+    # a limit: the first system runs (nothing measured yet), then its measured time stops the second
+    out = run(ref_root, [*command[:-1], "--max-minutes", "0.01", command[-1]])
+    assert "0 of 2 done, 2 to run" in out and "nokd_fast_seed1: not started: it would end at about" in out
+    assert "1 of 2 done; left: nokd_fast_seed1" in out
     out = run(ref_root, command)
-    assert "0 of 2 done, 2 to run" in out and "the study is complete" in out
+    assert "1 of 2 done, 1 to run" in out and "the study is complete" in out
     rows = ledger(ref_root, drop=())
     header = open(ref_root / "studies" / "tiny" / "results.tsv").readline().rstrip("\n").split("\t")
     assert len(rows) == 2 * 2 * 2  # systems × seeds × trial sets × back-ends
