@@ -33,23 +33,15 @@ import yaml
 from sidkd.errors import DataError
 from sidkd.io.datadir import atomic_write_text
 from sidkd.metrics.results import RESULTS_HEADER, read_results_table
-from sidkd.nnet.config import load_config, merge, parse_overrides
+from sidkd.nnet.config import KINDS, defaults_for, load_config, merge, parse_overrides
 from sidkd.nnet.experiment import config_hash
+from sidkd.nnet.teacher_targets import target_uses_crops
 
 LEDGER_HEADER = RESULTS_HEADER + ["seed", "config_hash", "commit", "train_seconds", "samples_per_s", "date"]
-KINDS = ("student", "transfer")
 STUDY_KEYS = {"description", "kind", "scale", "train_data", "teacher", "crop_teacher", "source", "long_data",
               "seeds", "systems", "trials", "lda_dim", "asnorm", "asnorm_top_n"}
 SYSTEM_KEYS = {"name", "config", "seeds", "set"}
 TRIAL_KEYS = {"name", "data", "backend_data", "max_duration", "both_sides"}
-
-
-def defaults_of(kind: str) -> dict:
-    if kind == "transfer":
-        from sidkd.nnet.transfer import DEFAULTS
-    else:
-        from sidkd.nnet.trainer import DEFAULTS
-    return DEFAULTS
 
 
 def read_study(path: str) -> dict:
@@ -115,7 +107,7 @@ class Run:
         self.study, self.system, self.seed = study, system, seed
         self.name = f"{system['name']}_seed{seed}"
         overrides = merge(merge(scale, parse_overrides(system.get("set"))), {"seed": seed})
-        self.config = load_config(system["config"], overrides, defaults_of(study["kind"]))
+        self.config = load_config(system["config"], overrides, defaults_for(study["kind"]))
         self.dir = os.path.join("exp", "studies", study_name, self.name)
         self.teacher = self._teacher()
         self.inputs = self._inputs()
@@ -125,7 +117,7 @@ class Run:
         kd = self.config["loss"]["kd"]
         if float(kd["weight"]) <= 0:
             return None
-        if self.study["kind"] == "student" and str(kd.get("target", "ivector")).startswith("crop"):
+        if self.study["kind"] == "student" and target_uses_crops(kd.get("target", "ivector")):
             return self.study.get("crop_teacher")
         return self.study.get("teacher")
 

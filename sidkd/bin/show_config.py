@@ -14,17 +14,7 @@ from __future__ import annotations
 import sys
 
 from sidkd.cli import ArgumentParser, ProgramError, run_main
-from sidkd.nnet.config import load_config, parse_overrides
-
-KINDS = ("student", "transfer")
-
-
-def _defaults(kind: str) -> dict:
-    if kind == "transfer":
-        from sidkd.nnet.transfer import DEFAULTS
-    else:
-        from sidkd.nnet.trainer import DEFAULTS
-    return DEFAULTS
+from sidkd.nnet.config import KINDS, defaults_for, load_config, parse_overrides
 
 
 def lookup(config: dict, key: str):
@@ -59,7 +49,7 @@ def main(argv=None) -> int:
     parser.add_argument("config", help="network yaml or variant file")
     parser.add_argument("keys", nargs="*", help="dotted keys to print, e.g. loss.kd.target")
     args = parser.parse_args(argv)
-    config = load_config(args.config, parse_overrides(args.set), _defaults(args.kind))
+    config = load_config(args.config, parse_overrides(args.set), defaults_for(args.kind))
     if not args.keys:
         sys.stdout.write(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
         return 0

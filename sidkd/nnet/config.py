@@ -19,7 +19,9 @@ import os
 
 from sidkd.errors import DataError
 
-__all__ = ["BASE_KEY", "load_config", "parse_overrides", "merge", "check_keys"]
+__all__ = ["BASE_KEY", "KINDS", "defaults_for", "load_config", "parse_overrides", "merge", "check_keys"]
+
+KINDS = ("student", "transfer")
 
 BASE_KEY = "base"
 # Sections whose keys are not checked against the defaults: options handed on as they are
@@ -118,12 +120,23 @@ def parse_overrides(items: list[str] | str | None) -> dict:
     return out
 
 
+def defaults_for(kind: str) -> dict:
+    """The defaults (and so the known keys) of a training program: train_student's or transfer_student's."""
+    if kind == "transfer":
+        from sidkd.nnet.transfer import DEFAULTS
+    elif kind == "student":
+        from sidkd.nnet.trainer import DEFAULTS
+    else:
+        raise DataError(f"kind {kind!r}: expected one of {KINDS}")
+    return DEFAULTS
+
+
 def load_config(path: str | None, overrides: dict | None = None, defaults: dict | None = None) -> dict:
     """The merged configuration: ``defaults`` (the student's unless given), the yaml at ``path``
     with its ``base`` chain, then ``overrides`` (a nested dict, e.g. from parse_overrides). Unknown
     keys in any layer are an error naming the file (or "override")."""
     if defaults is None:
-        from sidkd.nnet.trainer import DEFAULTS as defaults
+        defaults = defaults_for("student")
     conf = copy.deepcopy(defaults)
     for origin, layer in (_layers(path) if path else []):
         check_keys(layer, defaults, "", origin)

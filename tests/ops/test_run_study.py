@@ -117,7 +117,7 @@ def test_the_shipped_studies_validate_and_their_systems_load():
     spec = importlib.util.spec_from_file_location("run_study", os.path.join(REPO_ROOT, "local", "run_study.py"))
     runner = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runner)
-    from sidkd.nnet.config import load_config, merge, parse_overrides
+    from sidkd.nnet.config import defaults_for, load_config, merge, parse_overrides
 
     paths = sorted(glob.glob(os.path.join(REPO_ROOT, "studies", "*.yaml")))
     assert paths
@@ -129,7 +129,7 @@ def test_the_shipped_studies_validate_and_their_systems_load():
             scale = runner.scale_layer(study)
             for system in study["systems"]:
                 config = load_config(system["config"], merge(scale, parse_overrides(system.get("set"))),
-                                     runner.defaults_of(study["kind"]))
+                                     defaults_for(study["kind"]))
                 if scale:  # the study scale is in every system's configuration
                     assert config["optim"]["num_epochs"] == scale["optim"]["num_epochs"], (path, system)
     finally:
