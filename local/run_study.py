@@ -41,7 +41,9 @@ LEDGER_HEADER = RESULTS_HEADER + ["seed", "config_hash", "commit", "train_second
 STUDY_KEYS = {"description", "kind", "scale", "train_data", "teacher", "crop_teacher", "source", "long_data",
               "seeds", "systems", "trials", "lda_dim", "asnorm", "asnorm_top_n"}
 SYSTEM_KEYS = {"name", "config", "seeds", "set"}
-TRIAL_KEYS = {"name", "data", "backend_data", "max_duration", "both_sides"}
+# test_data: the test side from another data dir with the same utterance ids (a degraded copy of
+# data, sidkd.bin.degrade_data_dir); the enrolment side stays the clean data.
+TRIAL_KEYS = {"name", "data", "test_data", "backend_data", "max_duration", "both_sides"}
 
 
 def read_study(path: str) -> dict:
@@ -71,7 +73,7 @@ def read_study(path: str) -> dict:
         bad = set(trial) - TRIAL_KEYS
         if bad or not {"name", "data", "backend_data"} <= set(trial):
             raise DataError(f"{where}: trial set {trial!r}: needs name, data, backend_data; may have "
-                            f"max_duration, both_sides")
+                            f"test_data, max_duration, both_sides")
     return study
 
 
@@ -80,7 +82,8 @@ def check_prerequisites(study: dict, where: str) -> None:
     needed = [os.path.join(study["train_data"], "wav.scp")]
     for trial in study["trials"]:
         needed += [os.path.join(trial["data"], "wav.scp"), os.path.join(trial["data"], "trials"),
-                   os.path.join(trial["backend_data"], "wav.scp")]
+                   os.path.join(trial["backend_data"], "wav.scp"),
+                   os.path.join(trial.get("test_data", trial["data"]), "wav.scp")]
     if study["kind"] == "transfer":
         needed.append(os.path.join(study["source"], "final.pt"))
     missing = [path for path in needed if not os.path.isfile(path)]
@@ -186,6 +189,17 @@ def epoch_speeds(model_dir: str) -> dict[int, float]:
     return speeds
 
 
+def is_current(scp: str, model: str, utt2spk: str) -> bool:
+    """Whether ``scp`` holds an embedding of every utterance, made after ``model`` was written."""
+    try:
+        if os.path.getmtime(scp) < os.path.getmtime(model):
+            return False
+        with open(scp, encoding="utf-8") as a, open(utt2spk, encoding="utf-8") as b:
+            return [line.split()[0] for line in a] == [line.split()[0] for line in b]
+    except OSError:
+        return False
+
+
 def sh(command: list[str], log_file=None) -> None:
     proc = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT if log_file else None)
     if proc.returncode != 0:
@@ -263,28 +277,33 @@ def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, backends: list[
         atomic_write_text(config_path, text)
     os.makedirs(run.dir, exist_ok=True)
     sh(run.train_command(config_path, args.cuda_cmd))
+    # only the trial sets the ledger lacks: a set added to a finished study leaves the old rows as they were
+    done = {(r[2], r[1]) for r in read_ledger(ledger) if r[7] == run.hash}
+    trials = [t for t in study["trials"] if any((t["name"], b) not in done for b in backends)]
     xv = {}
-    for trial in study["trials"]:
-        for data, crop in ((trial["backend_data"], 0), (trial["data"], 0), (trial["data"], trial.get("max_duration", 0))):
+    for trial in trials:
+        test = (trial.get("test_data", trial["data"]), trial.get("max_duration", 0))
+        for data, crop in ((trial["backend_data"], 0), (trial["data"], 0), test):
             key = (data, crop)
             if key in xv:
                 continue
             out = os.path.join(run.dir, f"xvectors_{os.path.basename(data.rstrip('/'))}" + (f"_{crop:g}s" if crop else ""))
+            xv[key] = os.path.join(out, "xvector.scp")
+            if is_current(xv[key], os.path.join(run.dir, "final.pt"), os.path.join(data, "utt2spk")):
+                continue  # embedded by this model already (a trial set added to a study after its training)
             opts = ["--max-duration", f"{crop:g}"] if crop else []
             sh(["steps/extract_embeddings.sh", "--nj", str(args.nj), "--cmd", args.cmd, *opts, run.dir, data, out])
-            xv[key] = os.path.join(out, "xvector.scp")
     scratch = os.path.join(run.dir, "results.tsv")
     if os.path.exists(scratch):
         os.remove(scratch)
     plda_dirs = {}
-    for trial in study["trials"]:
+    for trial in trials:
         train_scp = xv[(trial["backend_data"], 0)]
         if train_scp not in plda_dirs:
             plda_dirs[train_scp] = os.path.join(os.path.dirname(train_scp), f"plda_lda{lda_dim}")
             sh(["steps/train_plda.sh", "--cmd", args.cmd, "--lda-dim", str(lda_dim), train_scp,
                 trial["backend_data"], plda_dirs[train_scp]])
-        crop = trial.get("max_duration", 0)
-        test_scp = xv[(trial["data"], crop)]
+        test_scp = xv[(trial.get("test_data", trial["data"]), trial.get("max_duration", 0))]
         enrol_scp = test_scp if trial.get("both_sides") else xv[(trial["data"], 0)]
         sh(["local/score_backends.sh", "--cmd", args.cmd, "--top-n", str(study.get("asnorm_top_n", 300)),
             "--asnorm", "true" if study.get("asnorm", True) else "false", "--plot", "false",
@@ -301,12 +320,11 @@ def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, backends: list[
         seconds = "n/a"
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     rows = read_ledger(ledger)
-    for trial in study["trials"]:
-        for backend in backends:
+    for trial in trials:
+        for backend in (b for b in backends if (trial["name"], b) not in done):
             values = table.get((run.name, backend, trial["name"]))
             if values is None:
                 raise DataError(f"{scratch}: no row for {run.name} {backend} {trial['name']}")
-            rows = [r for r in rows if not (r[7] == run.hash and r[2] == trial["name"] and r[1] == backend)]
             rows.append([run.name, backend, trial["name"], *values, str(run.seed), run.hash, commit, seconds,
                          samples_per_s, date])
     atomic_write_text(ledger, "".join("\t".join(r) + "\n" for r in [LEDGER_HEADER] + rows))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import fftconvolve
 
-__all__ = ["synthetic_rir", "reverberate", "mix_at_snr", "spec_augment"]
+__all__ = ["synthetic_rir", "reverberate", "mix_at_snr", "looped", "babble_weights", "spec_augment"]
 
 LN_1000 = np.log(1000.0)  # a 60 dB fall in amplitude
 
@@ -48,6 +48,21 @@ def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarr
         return speech
     gain = np.sqrt(_power(speech) / (p_noise * 10.0 ** (snr_db / 10.0)))
     return (speech + gain * noise).astype(np.float32)
+
+
+def looped(noise: np.ndarray, start: int, length: int) -> np.ndarray:
+    """``length`` samples of ``noise`` from ``start`` on, wrapping round to its beginning: a noise
+    shorter than the speech it covers repeats instead of leaving the end clean."""
+    return noise[(start + np.arange(length)) % len(noise)]
+
+
+def babble_weights(speech: np.ndarray, talkers: list[np.ndarray], snr_db: float) -> np.ndarray:
+    """Weights w_k of the babble sum_k w_k·talker_k: every talker at the same power, and the sum at
+    ``snr_db`` below the speech (powers over the whole signals, as mix_at_snr)."""
+    unit = [1.0 / np.sqrt(max(_power(t), 1e-12)) for t in talkers]
+    babble = sum(u * t.astype(np.float64) for u, t in zip(unit, talkers))
+    gain = np.sqrt(_power(speech) / (max(_power(babble), 1e-12) * 10.0 ** (snr_db / 10.0)))
+    return gain * np.asarray(unit)
 
 
 def spec_augment(feats: np.ndarray, rng: np.random.Generator, time_masks: int, max_time_width: int,

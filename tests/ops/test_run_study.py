@@ -87,13 +87,34 @@ def test_killed_study_ends_with_the_uninterrupted_ledger_and_a_finished_one_trai
     assert "2 of 2 done, 0 to run" in again and "the study is complete" in again
     assert "steps/train_student.sh" not in again and not list((ref_root / "exp").glob("studies/tiny/*/log/check.log"))
     assert ledger(ref_root, drop=()) == rows
+    uninterrupted = ledger(ref_root)
+
+    # a condition added to the finished study: a degraded test side (same utterance ids, clean
+    # enrolment); the models are not retrained, only the new test side is embedded, old rows stay
+    subprocess.run(["python", "-m", "sidkd.bin.degrade_data_dir", "--noise-data", "data/train", "--snr-db", "0",
+                    "--num-talkers", "2", "data/dev", "data/dev_babble"], cwd=ref_root, env=env(), check=True)
+    study = yaml.safe_load(open(ref_root / "studies" / "tiny.yaml"))
+    study["trials"].append({"name": "dev_babble", "data": "data/dev", "test_data": "data/dev_babble",
+                            "backend_data": "data/train"})
+    (ref_root / "studies" / "tiny.yaml").write_text(yaml.safe_dump(study))
+    model_dir = ref_root / "exp" / "studies" / "tiny" / "nokd_seed1"
+    clean = os.stat(model_dir / "xvectors_dev" / "xvector.scp").st_mtime_ns
+    out = run(ref_root, command)
+    assert "0 of 2 done, 2 to run" in out and "the study is complete" in out
+    assert out.count("this configuration finished training earlier") == 2
+    assert os.stat(model_dir / "xvectors_dev" / "xvector.scp").st_mtime_ns == clean
+    added = ledger(ref_root, drop=())
+    assert [r for r in added if r[2] != "dev_babble"] == rows and len(added) == len(rows) + 2 * 2
+    for system in ("nokd_seed1", "nokd_fast_seed1"):
+        scores = ref_root / "exp" / "studies" / "tiny" / system / "scores"
+        assert (scores / "dev_babble" / "cosine" / "scores").read_text() != (scores / "dev" / "cosine" / "scores").read_text()
 
     def checkpoints():
         return bool(list((root / "exp" / "studies" / "tiny").glob("*/checkpoints/epoch_*.pt")))
 
     killed = kill_and_rerun(root, command, lambda: None, np.random.default_rng(3), 20.0, 1, started=checkpoints)
     assert killed >= 1
-    assert ledger(root) == ledger(ref_root)
+    assert ledger(root) == uninterrupted
 
 
 def test_max_minutes_starts_no_training_the_ledger_says_would_end_too_late(tmp_path):
