@@ -16,6 +16,7 @@ splits_dir=                      # default: $corpus_root/splits (speaker lists <
 long_corpus=speechocean762
 extra_train_corpora="librispeech_subset:ls"
 short_corpus=speechcommands
+sample_rate=16000                # Hz of every corpus; another rate: exp/conf_<rate>/mfcc.conf and students at it
 # The method and its ablations: the students (stage 6) and transfers (stage 9), each conf/<name>.yaml.
 students="student_nokd student_kd student_kd_whiten"
 transfers="transfer_ce transfer_msce transfer_kl transfer_msce_kl"
@@ -29,6 +30,9 @@ above (--nj, --students, ...). A quick run without the ablations: --students stu
 . utils/parse_options.sh
 . conf/ivector.conf; . conf/recipe.conf; . utils/stage_timer.sh
 data=data sets="train test${short_corpus:+ sc_train sc_test}"  # no short corpus: stages 0-8 on the long one
+mfcc_conf=conf/mfcc.conf rate_set=  # conf/ is for 16 kHz; the filters of another rate stop as far below its Nyquist
+[ $sample_rate = 16000 ] || { mfcc_conf=exp/conf_$sample_rate/mfcc.conf rate_set="features.sample_rate=$sample_rate features.fbank.high_freq=-$nyquist_margin"
+  utils/conf_for_rate.sh --nyquist-margin $nyquist_margin $sample_rate conf/mfcc.conf $mfcc_conf; }
 [ -n "$short_corpus" ] || { baseline_sets=test; [ $stop_stage -lt 9 ] || echo "$0: --short-corpus \"\": no short speech, stages 9-11 skipped"; }
 [ -n "$short_corpus" ] || stop_stage=$(( stop_stage < 8 ? stop_stage : 8 ))
 for v in $students $transfers; do [ -f conf/$v.yaml ] || { echo "$0: no variant file conf/$v.yaml" >&2; exit 1; }; done
@@ -48,7 +52,7 @@ fi
 # Stage 1: MFCC (conf/mfcc.conf: Kaldi voxceleb v1) and energy VAD; unreadable utterances are named and dropped.
 if stage_on 1; then
   for name in $sets; do
-    steps/make_mfcc.sh --nj $nj --cmd "$train_cmd" --write-utt2num-frames true $data/$name exp/make_mfcc/$name mfcc
+    steps/make_mfcc.sh --nj $nj --cmd "$train_cmd" --mfcc-config $mfcc_conf --write-utt2num-frames true $data/$name exp/make_mfcc/$name mfcc
     utils/fix_data_dir.sh $data/$name
     steps/compute_vad_decision.sh --nj $nj --cmd "$train_cmd" $data/$name exp/make_vad/$name mfcc
     utils/fix_data_dir.sh $data/$name
@@ -111,11 +115,11 @@ if stage_on 6; then
     teacher=exp/ivectors_train/ivector.scp  # read only when the variant's loss.kd.weight > 0
     if [ "${target#crop}" != "$target" ]; then
       teacher=exp/ivectors_train_crops/ivector.scp
-      steps/extract_crop_ivectors.sh --nj $nj --cmd "$train_cmd" --num-crops $kd_num_crops --crop-seconds $chunk \
+      steps/extract_crop_ivectors.sh --nj $nj --cmd "$train_cmd" --mfcc-config $mfcc_conf --num-crops $kd_num_crops --crop-seconds $chunk \
         --num-gselect $ivector_num_gselect --min-post $ivector_min_post exp/extractor $data/train exp/ivectors_train_crops
     fi
     for s in ${student_seeds:-none}; do
-      set="seed=$s" sys=$v${suffix}_seed$s; [ $s != none ] || set= sys=$v$suffix
+      set="$rate_set seed=$s" sys=$v${suffix}_seed$s; [ $s != none ] || set=$rate_set sys=$v$suffix
       steps/train_student.sh --cmd "$cuda_cmd" --nnet-config conf/$v.yaml --set "$set" --num-procs $nnet_procs \
         --overwrite $overwrite $data/$student_train $teacher exp/$sys
     done

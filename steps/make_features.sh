@@ -91,9 +91,10 @@ if [ "$num_skipped" -gt 0 ]; then
   if awk -v s="$num_skipped" -v n="$num_in" -v f="$max_fail_fraction" 'BEGIN { exit !(s > f * n) }'; then
     echo "$prog: ERROR: $num_skipped of $num_in utterances failed, more than --max-fail-fraction $max_fail_fraction" >&2
     if grep -qh "skipping utterance .*: sample rate" "$logdir"/make_${feat_type}_${name}.*.log; then
-      echo "$prog: the audio is not at the rate of $feat_config: resample it, or set the recipe's rate (conf/mfcc.conf" \
-        "and conf/fbank.conf: --sample-frequency, --high-freq; conf/student.yaml: features.sample_rate," \
-        "features.fbank.high_freq), then rerun from stage 0" >&2
+      echo "$prog: the audio is not at the rate of $feat_config: resample it, or run the recipe at the audio's" \
+        "rate: ./run.sh --sample-rate <Hz> --stage 0 (it writes exp/conf_<Hz>/mfcc.conf and trains the students" \
+        "at that rate; by hand: --sample-frequency and --high-freq of conf/mfcc.conf and conf/fbank.conf," \
+        "features.sample_rate and features.fbank.high_freq of conf/student.yaml)" >&2
     fi
     exit 1
   fi

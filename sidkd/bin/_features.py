@@ -39,7 +39,8 @@ def compute_features_main(description: str, options_class, compute: Callable) ->
     parser.add_argument("feats_wspecifier", help="e.g. ark,scp:feats.ark,feats.scp or ark:-")
     args = parser.parse_args()
     opts = options_class.from_namespace(args)
-    audio = AudioOptions(sample_rate=int(opts.sample_frequency), channel=args.channel)
+    audio = AudioOptions(sample_rate=int(opts.sample_frequency), channel=args.channel,
+                         rate_from="--sample-frequency (the recipe's conf/mfcc.conf, or ./run.sh --sample-rate <Hz>)")
     reader = AudioReader(wav_scp_path(args.wav_rspecifier), args.segments, audio)
     num_in = num_skipped = total_frames = 0
     num_frames = []

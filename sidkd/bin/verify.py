@@ -4,6 +4,7 @@
         --scores exp/scores/student_kd_test/cosine/scores [--mean MEAN.npz] [--target-fa 0.01 | --eer]
     python -m sidkd.bin.verify enroll --model DIR --name alice a1.wav a2.wav ...
     python -m sidkd.bin.verify [test] --model DIR --name alice test.wav ...
+    (installed: sidkd-verify ...; any command with --engine onnxruntime runs DIR/embedder.onnx)
 
 calibrate: chooses the decision threshold on scored dev trials (the recipe's cosine scores) and
 stores it with the training mean in DIR/verify.npz. enroll: embeds the recordings and stores
@@ -27,29 +28,29 @@ COMMANDS = ("calibrate", "enroll", "test")
 
 
 def _model_options(parser: ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="student model dir (model.json, final.pt)")
-    parser.add_argument("--model-file", default="final.pt", help="network file inside the model dir")
+    from sidkd.bin.extract_embeddings import add_engine_options
+
+    parser.add_argument("--model", required=True, help="student model dir (model.json, final.pt; speakers/, verify.npz)")
+    add_engine_options(parser, "--model-file")
 
 
-def _network_path(args) -> str:
-    for name in ("model.json", args.model_file):
-        if not os.path.isfile(os.path.join(args.model, name)):
-            raise ProgramError(f"{args.model}/{name}: no such file")
-    return os.path.join(args.model, args.model_file)
+def _engine(args):
+    from sidkd.nnet.engines import load_engine
+
+    return load_engine(args.engine, args.model, args.model_file)
 
 
-def _embed_files(args, files: list[str]):
-    """Raw embeddings (files, dim) with the recipe's extraction code."""
+def _embed_files(engine, args, files: list[str]):
+    """Raw embeddings (files, dim) with the recipe's front end and chunking, the network on ``engine``."""
     import numpy as np
 
-    from sidkd.io.audio import AudioOptions, read_audio
-    from sidkd.nnet.embed import embed_utterance
-    from sidkd.nnet.trainer import frontend_from_config, load_embedder
+    from sidkd.io.audio import read_audio
+    from sidkd.nnet.embed import embed_utterance, model_audio_options
+    from sidkd.nnet.trainer import frontend_from_config
 
-    embedder, desc = load_embedder(args.model, args.model_file)
-    frontend = frontend_from_config(desc["features"])
-    opts = AudioOptions(sample_rate=frontend.sample_rate)
-    return np.stack([embed_utterance(embedder, frontend, read_audio(f, opts)) for f in files])
+    frontend = frontend_from_config(engine.desc["features"])
+    opts = model_audio_options(args.model, frontend)
+    return np.stack([embed_utterance(engine, frontend, read_audio(f, opts)) for f in files])
 
 
 def _speaker_path(model_dir: str, name: str) -> str:
@@ -60,7 +61,7 @@ def calibrate(argv) -> int:
     import numpy as np
 
     from sidkd.backend.vectors import load_mean
-    from sidkd.backend.verify import Calibration, choose_threshold, file_digest
+    from sidkd.backend.verify import Calibration, choose_threshold
     from sidkd.io.trials import read_trials, scores_for_trials
     from sidkd.metrics.rates import split_scores
 
@@ -74,7 +75,7 @@ def calibrate(argv) -> int:
     parser.add_argument("--eer", type=str2bool, nargs="?", const=True, default=False, metavar="true|false",
                         help="threshold at the dev equal error rate instead of --target-fa ('--eer' alone: true)")
     args = parser.parse_args(argv)
-    network = _network_path(args)
+    engine = _engine(args)
     mean_path = args.mean or os.path.join(os.path.dirname(os.path.abspath(args.scores)), "mean.npz")
     mean = None
     if mean_path != "none":
@@ -88,7 +89,7 @@ def calibrate(argv) -> int:
     if not args.eer and args.target_fa * len(nontarget) < 1:
         log.warning("%d nontarget trials cannot measure a false-alarm rate of %g", len(nontarget), args.target_fa)
     info.update(trials=os.path.abspath(args.trials), scores=os.path.abspath(args.scores),
-                mean_file="none" if mean is None else os.path.abspath(mean_path), embedder=file_digest(network))
+                mean_file="none" if mean is None else os.path.abspath(mean_path), embedder=engine.network_digest)
     out = os.path.join(args.model, "verify.npz")
     Calibration(None if mean is None else np.asarray(mean), info["threshold"], info).save(out)
     log.info("%s: threshold %.6g (%s) from %d target + %d nontarget trials: dev P_miss %.4f, P_fa %.4f, "
@@ -98,7 +99,7 @@ def calibrate(argv) -> int:
 
 
 def enroll(argv) -> int:
-    from sidkd.backend.verify import SpeakerModel, check_speaker_name, file_digest
+    from sidkd.backend.verify import SpeakerModel, check_speaker_name
 
     parser = ArgumentParser(prog="verify enroll", description="store a speaker model from recordings")
     _model_options(parser)
@@ -106,18 +107,18 @@ def enroll(argv) -> int:
     parser.add_argument("recordings", nargs="+", help="audio files (or 'command |')")
     args = parser.parse_args(argv)
     name = check_speaker_name(args.name)
-    network = _network_path(args)
-    embeddings = _embed_files(args, args.recordings)
+    engine = _engine(args)
+    embeddings = _embed_files(engine, args, args.recordings)
     path = _speaker_path(args.model, name)
     if os.path.exists(path):
         log.warning("%s exists: replaced", path)
-    SpeakerModel(name, embeddings, list(args.recordings), file_digest(network)).save(path)
+    SpeakerModel(name, embeddings, list(args.recordings), engine.network_digest).save(path)
     log.info("enrolled %s from %d recordings -> %s", name, len(args.recordings), path)
     return 0
 
 
 def test(argv) -> int:
-    from sidkd.backend.verify import Calibration, SpeakerModel, check_speaker_name, file_digest, verification_scores
+    from sidkd.backend.verify import Calibration, SpeakerModel, check_speaker_name, verification_scores
 
     parser = ArgumentParser(prog="verify test", description="score recordings against an enrolled speaker")
     _model_options(parser)
@@ -125,7 +126,7 @@ def test(argv) -> int:
     parser.add_argument("recordings", nargs="+", help="audio files (or 'command |')")
     args = parser.parse_args(argv)
     name = check_speaker_name(args.name)
-    network = _network_path(args)
+    engine = _engine(args)
     calibration_path = os.path.join(args.model, "verify.npz")
     if not os.path.isfile(calibration_path):
         raise ProgramError(f"{calibration_path}: no such file; run 'python -m sidkd.bin.verify calibrate' first")
@@ -134,12 +135,11 @@ def test(argv) -> int:
         raise ProgramError(f"{speaker_path}: no such file; enrol {name} first ('python -m sidkd.bin.verify enroll')")
     calibration = Calibration.load(calibration_path)
     speaker = SpeakerModel.load(speaker_path)
-    digest = file_digest(network)
-    if speaker.embedder != digest:
-        raise DataError(f"{speaker_path} was enrolled with another network than {network}: enrol {name} again")
-    if calibration.info.get("embedder") != digest:
-        raise DataError(f"{calibration_path} was calibrated for another network than {network}: calibrate again")
-    scores = verification_scores(calibration.scorer(), speaker.embeddings, _embed_files(args, args.recordings))
+    if speaker.embedder != engine.network_digest:
+        raise DataError(f"{speaker_path} was enrolled with another network than {engine.path}: enrol {name} again")
+    if calibration.info.get("embedder") != engine.network_digest:
+        raise DataError(f"{calibration_path} was calibrated for another network than {engine.path}: calibrate again")
+    scores = verification_scores(calibration.scorer(), speaker.embeddings, _embed_files(engine, args, args.recordings))
     log.info("threshold %.6g (%s), speaker %s enrolled from %d recordings", calibration.threshold,
              calibration.info.get("criterion"), name, len(speaker.files))
     for path, score in zip(args.recordings, scores):
@@ -160,5 +160,9 @@ def main(argv=None) -> int:
     return {"calibrate": calibrate, "enroll": enroll, "test": test}[command](argv)
 
 
-if __name__ == "__main__":
+def cli() -> None:
     run_main(main)
+
+
+if __name__ == "__main__":
+    cli()

@@ -40,6 +40,9 @@ class AudioOptions:
     sample_rate: int = 16000
     resample: bool = False  # resample other rates instead of failing
     channel: int = -1  # -1: expect mono (channel 0 with a warning otherwise)
+    # what sets sample_rate, for the message when a file has another rate
+    rate_from: str = ("the recipe's rate (./run.sh --sample-rate <Hz>; the features' --sample-frequency, "
+                      "a network's features.sample_rate)")
 
 
 def _decode(data, what: str) -> tuple[np.ndarray, int]:
@@ -89,11 +92,8 @@ def read_audio(value: str, opts: AudioOptions | None = None, key: str = "") -> n
     signal = samples[:, channel]
     if rate != opts.sample_rate:
         if not opts.resample:
-            raise DataError(
-                f"{what}: sample rate {rate} Hz, expected {opts.sample_rate} Hz (resample the audio, or set the "
-                f"recipe to {rate} Hz: --sample-frequency and --high-freq of conf/mfcc.conf and conf/fbank.conf, "
-                f"features.sample_rate and features.fbank.high_freq of conf/student.yaml)"
-            )
+            raise DataError(f"{what}: sample rate {rate} Hz, expected {opts.sample_rate} Hz, set by {opts.rate_from}: "
+                            f"resample the audio to {opts.sample_rate} Hz, or work at {rate} Hz")
         from scipy.signal import resample_poly
 
         g = gcd(rate, opts.sample_rate)
@@ -128,6 +128,15 @@ class AudioReader:
         self.opts = opts or AudioOptions()
         self.wav = read_scp(wav_scp)
         self.segments = read_segments(segments) if segments else None
+
+    @classmethod
+    def from_files(cls, files: list[str], opts: AudioOptions | None = None) -> AudioReader:
+        """Files named by the user (not a wav.scp), each under its own path as the key."""
+        reader = cls.__new__(cls)
+        reader.wav_scp_path, reader.segments_path, reader.segments = "the files given", None, None
+        reader.opts = opts or AudioOptions()
+        reader.wav = {path: path for path in files}
+        return reader
 
     @classmethod
     def from_data_dir(cls, data: DataDir | str, opts: AudioOptions | None = None) -> AudioReader:

@@ -47,7 +47,8 @@ class TrainingAudio:
         data = DataDir(data_dir)
         utt2spk = data.utt2spk
         wanted = set(utts) if utts is not None else None
-        reader = AudioReader.from_data_dir(data, AudioOptions(sample_rate=sample_rate))
+        reader = AudioReader.from_data_dir(data, AudioOptions(
+            sample_rate=sample_rate, rate_from="features.sample_rate of the network's config (./run.sh --sample-rate <Hz>)"))
         self.utts: list[str] = []
         self.samples: list[np.ndarray] = []
         skipped = 0

@@ -15,9 +15,16 @@ import math
 import numpy as np
 import torch
 
+from sidkd.io.audio import AudioOptions
 from sidkd.nnet.features import FeatureFrontEnd
 
-__all__ = ["crop", "split_equal", "embed_utterance"]
+__all__ = ["crop", "split_equal", "embed_utterance", "embed_all", "model_audio_options"]
+
+
+def model_audio_options(model_name: str, frontend: FeatureFrontEnd) -> AudioOptions:
+    """Audio at the rate the model was trained at; a file at another rate is an error naming the model."""
+    return AudioOptions(sample_rate=frontend.sample_rate,
+                        rate_from=f"the model {model_name} (trained at that rate: features.sample_rate of its model.json)")
 
 
 def crop(samples: np.ndarray, max_samples: int, position: str = "center") -> np.ndarray:
@@ -50,3 +57,19 @@ def embed_utterance(embedder: torch.nn.Module, frontend: FeatureFrontEnd, sample
     segments = split_equal(x, int(round(chunk_seconds * rate)))
     feats = torch.from_numpy(np.stack([frontend(s) for s in segments])).to(device)
     return embedder(feats).mean(dim=0).cpu().numpy().astype(np.float32)
+
+
+def embed_all(network, frontend: FeatureFrontEnd, utterances, write, chunk_seconds: float = 10.0,
+              max_duration: float = 0.0, crop_position: str = "center",
+              device: torch.device | str = "cpu") -> tuple[int, list[tuple[str, str]]]:
+    """embed_utterance over (utt, samples, error) triples (AudioReader.iter_with_errors), calling
+    write(utt, embedding) for each readable one; returns (embedded, [(utt, why skipped), ...])."""
+    done, skipped = 0, []
+    for utt, samples, error in utterances:
+        if error is not None or len(samples) == 0:
+            skipped.append((utt, str(error or "empty audio")))
+            continue
+        write(utt, embed_utterance(network, frontend, samples, chunk_seconds, max_duration, crop_position,
+                                   device=device))
+        done += 1
+    return done, skipped

@@ -93,8 +93,8 @@ AUDIO_CASES = [
     ("u03-zero", "zero-byte file", zero_bytes, "skip", "-", r"file is empty \(0 bytes\)"),
     ("u04-corrupt", "corrupt header", corrupt_header, "skip", "-", r"cannot decode audio"),
     ("u05-notaudio", "non-audio file", not_audio, "skip", "-", r"cannot decode audio"),
-    ("u06-8k", "8 kHz file, 16 kHz recipe", eight_khz, "skip", "-", r"sample rate 8000 Hz, expected 16000 Hz \(resample the audio, or set the recipe to 8000 Hz: "
-     r"--sample-frequency and --high-freq of conf/mfcc.conf"),
+    ("u06-8k", "8 kHz file, 16 kHz recipe", eight_khz, "skip", "-", r"sample rate 8000 Hz, expected 16000 Hz, set by --sample-frequency \(the recipe's conf/mfcc.conf, "
+     r"or ./run.sh --sample-rate <Hz>\): resample the audio to 16000 Hz, or work at 8000 Hz"),
     ("u07-stereo", "stereo file", stereo, "ok", "ok", r"has 2 channels; using channel 0"),
     ("u08-short", "0.1 s clip", clip_100ms, "ok", "ok", None),
     ("u09-tiny", "3 ms clip", clip_3ms, "skip", "-", r"shorter than one frame"),

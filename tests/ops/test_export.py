@@ -86,3 +86,42 @@ def test_exported_embeddings_equal_eager_model(trained_student, tmp_path):
     # the recipe's extraction (the model's dither 1.0) differs only by the dither's effect
     dithered = embed_utterance(embedder, frontend_from_config(desc["features"]), waves[-1], chunk_seconds=0.4)
     assert float(dithered @ got / np.linalg.norm(dithered) / np.linalg.norm(got)) > 0.99
+
+
+def test_onnx_embedder_equals_torch_on_real_clips_of_several_lengths(trained_student):
+    """export_student --format onnx, run by onnxruntime (sidkd.nnet.engines) against the torch network,
+    both behind the same front end: 1-s words, ~4-s sentences, long read speech, whole and in chunks."""
+    import onnx
+
+    from sidkd.bin import export_student
+    from sidkd.nnet.embed import embed_utterance
+    from sidkd.nnet.engines import load_engine
+    from sidkd.nnet.trainer import frontend_from_config
+
+    root, _ = trained_student
+    model_dir = root / "exp" / "student_kd"
+    out = model_dir / "embedder.onnx"
+    assert export_student.main(["--format", "onnx", "--model-dir", str(model_dir), "--out", str(out)]) == 0
+    graph = onnx.load(str(out))
+    assert max(op.version for op in graph.opset_import if op.domain in ("", "ai.onnx")) >= 17
+    info = json.loads((model_dir / "embedder.onnx.json").read_text())
+    frontend = frontend_from_config(info["model"]["features"])
+    (dims,) = [[d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.graph.input]
+    assert dims == ["batch", "frames", frontend.num_bins]  # batch and time dynamic
+    torch_engine, onnx_engine = load_engine("torch", str(model_dir)), load_engine("onnxruntime", str(model_dir))
+    assert info["model"] == torch_engine.desc and onnx_engine.network_digest == torch_engine.network_digest
+    long_read = max(sorted(glob.glob(os.path.join(CORPORA, "librispeech_subset", "*", "*.opus")))[:6],
+                    key=os.path.getsize)
+    clips = (sorted(glob.glob(os.path.join(CORPORA, "speechcommands", "*", "*.flac")))[:2]
+             + sorted(glob.glob(os.path.join(CORPORA, "speechocean762", "*", "*.opus")))[:2] + [long_read])
+    seconds, embeddings = set(), []
+    for clip in clips:
+        x = read_as_int16_scale(clip)
+        seconds.add(round(len(x) / 16000))
+        for chunk in (10.0, 1.5):  # the recipe's chunks, and equal segments of <= 1.5 s (a batch of several)
+            want = embed_utterance(torch_engine, frontend, x, chunk_seconds=chunk)
+            got = embed_utterance(onnx_engine, frontend, x, chunk_seconds=chunk)
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+            embeddings += [got] if chunk == 10.0 else []
+    assert len(seconds) >= 3 and max(seconds) > 10, seconds
+    assert min(np.abs(a - b).max() for i, a in enumerate(embeddings) for b in embeddings[:i]) > 1e-3  # clips differ

@@ -146,6 +146,14 @@ def test_refuses_unknown_speaker_and_models_of_another_network(recipe, tmp_path)
     with pytest.raises(DataError, match="no_such.wav: no such file"):
         verify.main(["enroll", "--model", str(recipe / MODEL), "--name", "carol", str(recipe / "no_such.wav")])
     assert not (recipe / MODEL / "speakers" / "carol.npz").exists()
+    # audio at another rate than the model's: an error naming the model, never features at the wrong rate
+    import soundfile as sf
+
+    samples, _ = sf.read(str(recipe / "test.wav"), dtype="int16")
+    sf.write(str(tmp_path / "test8k.wav"), samples[::2], 8000, subtype="PCM_16")
+    with pytest.raises(DataError, match=r"sample rate 8000 Hz, expected 16000 Hz, set by the model .*student_kd "
+                                        r"\(trained at that rate"):
+        verify.main(["--model", str(recipe / MODEL), "--name", "alice", str(tmp_path / "test8k.wav")])
     with pytest.raises(DataError, match="speaker name"):
         verify.main(["enroll", "--model", str(recipe / MODEL), "--name", "../x", str(recipe / "test.wav")])
     assert verify.main(["enroll", "--model", str(recipe / MODEL), "--name", "alice", str(recipe / "alice1.wav")]) == 0
@@ -159,3 +167,68 @@ def test_refuses_unknown_speaker_and_models_of_another_network(recipe, tmp_path)
     assert (other / "speakers" / "alice.npz").exists()
     with pytest.raises(DataError, match="enrolled with another network"):
         verify.main(["--model", str(other), "--name", "alice", str(recipe / "test.wav")])
+
+
+def test_either_engine_gives_the_same_decisions_and_the_installed_entry_points_run(recipe, capsys, tmp_path):
+    """verify --engine onnxruntime on the exported embedder against the torch network: same scores to
+    1e-4, same decisions, speakers enrolled with one engine valid for the other; sidkd-verify and
+    sidkd-embed (pyproject's [project.scripts]) as a user without the recipe calls them."""
+    import sys
+
+    import kaldiio
+
+    from sidkd.bin import export_student, verify
+
+    model = str(recipe / MODEL)
+    assert export_student.main(["--format", "onnx", "--model-dir", model, "--out", f"{model}/embedder.onnx"]) == 0
+    assert verify.main(["enroll", "--model", model, "--name", "alice", str(recipe / "alice1.wav"),
+                        str(recipe / "alice2.wav")]) == 0
+    assert verify.main(["calibrate", "--model", model, "--trials", str(recipe / "data/test/trials"),
+                        "--scores", str(recipe / SCORING / "scores"), "--eer"]) == 0
+    files = [str(recipe / w) for w in ("test.wav", "other.wav", "alice2.wav")]
+    outputs = {}
+    for engine in ("torch", "onnxruntime"):
+        capsys.readouterr()
+        assert verify.main(["--model", model, "--engine", engine, "--name", "alice", *files]) == 0
+        outputs[engine] = [line.split() for line in capsys.readouterr().out.splitlines()]
+    for a, b in zip(outputs["torch"], outputs["onnxruntime"], strict=True):
+        assert a[:2] == b[:2] and a[3] == b[3] and float(a[2]) == pytest.approx(float(b[2]), abs=1e-4)
+    assert {line[3] for line in outputs["torch"]} == {"accept", "reject"}  # both decisions are compared
+
+    bindir = os.path.dirname(sys.executable)
+    scripts = {name: os.path.join(bindir, name) for name in ("sidkd-verify", "sidkd-embed")}
+    for path in scripts.values():
+        assert os.access(path, os.X_OK), f"{path}: not installed; run utils/setup_env.sh (pip install -e .)"
+    proc = subprocess.run([scripts["sidkd-verify"], "--model", model, "--engine", "onnxruntime", "--name", "alice",
+                           *files], capture_output=True, text=True, env=tool_env(), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [line.split() for line in proc.stdout.splitlines()] == outputs["onnxruntime"]
+    # sidkd-embed: files in, Kaldi text vectors out; a wav.scp in, an ark,scp out (onnxruntime)
+    proc = subprocess.run([scripts["sidkd-embed"], "--model", model, *files], capture_output=True, text=True,
+                          env=tool_env(), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = {}
+    for line in proc.stdout.splitlines():  # Kaldi text vectors: "key  [ v1 v2 ... ]"
+        key, values = line.split(None, 1)
+        assert values.startswith("[") and values.rstrip().endswith("]"), line
+        text[key] = np.array(values.strip()[1:-1].split(), dtype=np.float64)
+    assert list(text) == files
+    for path in files:
+        np.testing.assert_allclose(text[path], library_embedding(recipe, os.path.basename(path)), rtol=1e-5, atol=1e-6)
+    (tmp_path / "wav.scp").write_text("".join(f"u{i} {path}\n" for i, path in enumerate(files)))
+    proc = subprocess.run([scripts["sidkd-embed"], "--model", model, "--engine", "onnxruntime", "--wav-scp",
+                           "wav.scp", "--output", f"ark,scp:{tmp_path}/emb.ark,{tmp_path}/emb.scp"], capture_output=True, text=True,
+                          env=tool_env(), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    stored = kaldiio.load_scp(str(tmp_path / "emb.scp"))
+    for i, path in enumerate(files):
+        np.testing.assert_allclose(stored[f"u{i}"], text[path], rtol=1e-4, atol=1e-4)
+    # audio at another rate than the model's: exit 1 with the reason, no vector
+    import soundfile as sf
+
+    samples, _ = sf.read(files[0], dtype="int16")
+    sf.write(str(tmp_path / "x8k.wav"), samples[::2], 8000, subtype="PCM_16")
+    proc = subprocess.run([scripts["sidkd-embed"], "--model", model, "x8k.wav"], capture_output=True, text=True,
+                          env=tool_env(), cwd=tmp_path)
+    assert proc.returncode == 1 and "sample rate 8000 Hz, expected 16000 Hz, set by the model" in proc.stderr
+    assert proc.stdout == ""

@@ -1,0 +1,112 @@
+"""Where a trained student's network runs: ``torch`` (the model dir's final.pt, as the recipe) or
+``onnxruntime`` (the file ``python -m sidkd.bin.export_student --format onnx`` writes, with its
+front-end description beside it as FILE.json).
+
+Either engine maps the front end's features (n, frames, bins), mean-normalised as in training, to
+(n, dim) embeddings; the front end, cropping and chunking stay those of sidkd.nnet.embed, so the two
+engines differ only in the arithmetic of the network. ``network_digest`` names the trained network
+(the sha256 of its final.pt; an ONNX file carries the digest of the network it was exported from),
+so speakers enrolled and thresholds calibrated with one engine hold for the other.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import torch
+
+from sidkd.backend.verify import file_digest
+from sidkd.errors import DataError
+from sidkd.registry import Registry
+
+__all__ = ["ENGINES", "Engine", "load_engine", "ONNX_INPUT", "ONNX_OUTPUT"]
+
+ENGINES = Registry("embedding engine")
+ONNX_INPUT, ONNX_OUTPUT = "feats", "embedding"
+
+
+class Engine:
+    """A loaded network: ``desc`` (model.json: features, model), ``network_digest``, and a call
+    features (n, frames, bins) float32 tensor -> (n, dim) tensor."""
+
+    name = ""
+    default_file = ""
+
+    def __init__(self, model_dir: str, model_file: str | None = None):
+        self.path = os.path.join(model_dir, model_file or self.default_file)
+        if not os.path.isfile(self.path):
+            raise DataError(f"{self.path}: no such file" + self.missing_hint())
+        self.desc: dict = {}
+        self.network_digest = ""
+
+    def missing_hint(self) -> str:
+        return ""
+
+    def to(self, device: str) -> Engine:
+        if str(device) != "cpu":
+            raise DataError(f"engine {self.name} runs on the CPU only, not on {device}")
+        return self
+
+    def __call__(self, feats: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@ENGINES.register
+class TorchEngine(Engine):
+    name = "torch"
+    default_file = "final.pt"
+
+    def __init__(self, model_dir: str, model_file: str | None = None):
+        super().__init__(model_dir, model_file)
+        if not os.path.isfile(os.path.join(model_dir, "model.json")):
+            raise DataError(f"{model_dir}/model.json: no such file")
+        from sidkd.nnet.trainer import load_embedder
+
+        self.embedder, self.desc = load_embedder(model_dir, os.path.basename(self.path))
+        self.network_digest = file_digest(self.path)
+
+    def to(self, device: str) -> Engine:
+        self.embedder.to(device)
+        return self
+
+    @torch.no_grad()
+    def __call__(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.embedder(feats)
+
+
+@ENGINES.register
+class OnnxRuntimeEngine(Engine):
+    name = "onnxruntime"
+    default_file = "embedder.onnx"
+
+    def missing_hint(self) -> str:
+        return (f" (export it: python -m sidkd.bin.export_student --format onnx --model-dir "
+                f"{os.path.dirname(self.path) or '.'} --out {self.path})")
+
+    def __init__(self, model_dir: str, model_file: str | None = None):
+        super().__init__(model_dir, model_file)
+        try:
+            import onnxruntime
+        except ImportError:
+            raise DataError("--engine onnxruntime needs the onnx extra: pip install 'sidkd[onnx]'") from None
+        sidecar = self.path + ".json"
+        try:
+            with open(sidecar, encoding="utf-8") as handle:
+                info = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{sidecar}: cannot read the exported model's description ({exc}); export again") from None
+        self.desc, self.network_digest = info["model"], info["network_digest"]
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()  # as many threads as torch would take
+        self.session = onnxruntime.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, feats: torch.Tensor) -> torch.Tensor:
+        (out,) = self.session.run([ONNX_OUTPUT], {ONNX_INPUT: feats.detach().cpu().numpy().astype("float32")})
+        return torch.from_numpy(out)
+
+
+def load_engine(name: str, model_dir: str, model_file: str | None = None) -> Engine:
+    if name not in ENGINES:
+        raise DataError(f"unknown engine {name!r}; known: {', '.join(ENGINES)}")
+    return ENGINES[name](model_dir, model_file)
