@@ -38,8 +38,13 @@ def top_n_stats(cohort_scores: Callable[[np.ndarray], np.ndarray], num_rows: int
 
 
 def as_norm(scores, enrol_mean, enrol_std, test_mean, test_std) -> np.ndarray:
-    tiny = np.finfo(np.float64).tiny
-    return 0.5 * ((scores - enrol_mean) / np.maximum(enrol_std, tiny) + (scores - test_mean) / np.maximum(test_std, tiny))
+    def spread(std, mean):
+        # a cohort whose top scores are all equal (tiny, separable sets) has std 0: a floor relative
+        # to the scores' size keeps the normalised score finite (a floor at the float minimum gave
+        # inf and, on both sides, inf - inf = NaN) and its order unchanged
+        return np.maximum(std, 1e-9 * (1.0 + np.abs(mean)))
+
+    return 0.5 * ((scores - enrol_mean) / spread(enrol_std, enrol_mean) + (scores - test_mean) / spread(test_std, test_mean))
 
 
 def scorer_cohort_stats(scorer, enrolled, test_prepared: np.ndarray, cohort_prepared: np.ndarray, top_n: int):

@@ -209,3 +209,12 @@ def test_score_pairs_in_many_blocks_matches_one_block(monkeypatch):
     rows = vectors.rows(enroll), vectors.rows(test)
     units = vectors.matrix / np.linalg.norm(vectors.matrix, axis=1, keepdims=True)
     np.testing.assert_allclose(whole, np.sum(units[rows[0]] * units[rows[1]], axis=1), atol=1e-12)
+
+
+def test_as_norm_of_a_cohort_with_equal_top_scores_is_finite_and_keeps_the_order():
+    # separable tiny sets: every top cohort score equal, std 0 on both sides (gave inf - inf = NaN)
+    raw = np.array([[10.5, 3.0, -2.0]])
+    got = as_norm(raw, np.array([[10.5]]), np.array([[0.0]]), np.array([[10.5, 3.0, 3.0]]), np.zeros((1, 3)))
+    assert np.all(np.isfinite(got)) and list(np.argsort(-got[0])) == [0, 1, 2]
+    # a spread above the floor is used as it is
+    assert as_norm(np.array([[2.0]]), 1.0, 0.5, 0.0, 2.0)[0, 0] == 0.5 * ((2 - 1) / 0.5 + 2 / 2)

@@ -79,7 +79,6 @@ def test_an_8khz_corpus_by_options_alone_after_a_failed_first_run(tmp_path):
 
     second = run(recipe, "--sample-rate", "8000", "--stage", "0", "--stop-stage", "8")
     assert second.returncode == 0, second.stdout[-6000:]
-    assert "stages 9-11 skipped" in second.stdout
     conf8k = open(os.path.join(recipe, "exp", "conf_8000", "mfcc.conf")).read().split()
     assert conf8k[-2:] == ["--sample-frequency=8000", "--high-freq=-400"]
     for name in ("train", "test"):
