@@ -41,6 +41,7 @@ LEDGER_HEADER = RESULTS_HEADER + ["seed", "config_hash", "commit", "train_second
 STUDY_KEYS = {"description", "kind", "scale", "train_data", "teacher", "crop_teacher", "source", "long_data",
               "seeds", "systems", "trials", "lda_dim", "asnorm", "asnorm_top_n"}
 SYSTEM_KEYS = {"name", "config", "seeds", "set"}
+SOURCE = "source"  # a transfer study's system with `config: source`: the source model, scored as it is
 # test_data: the test side from another data dir with the same utterance ids (a degraded copy of
 # data, sidkd.bin.degrade_data_dir); the enrolment side stays the clean data.
 TRIAL_KEYS = {"name", "data", "test_data", "backend_data", "max_duration", "both_sides"}
@@ -69,6 +70,9 @@ def read_study(path: str) -> dict:
         if system["name"] in names or not re.fullmatch(r"[A-Za-z0-9_.+-]+", system["name"]):
             raise DataError(f"{where}: system name {system['name']!r} is repeated or not a plain word")
         names.add(system["name"])
+        if system["config"] == SOURCE and (study["kind"] != "transfer" or set(system) - {"name", "config"}):
+            raise DataError(f"{where}: system {system['name']!r}: 'config: {SOURCE}' (the source model as it is) "
+                            "belongs to a transfer study and takes no seeds or set")
     for trial in study["trials"]:
         bad = set(trial) - TRIAL_KEYS
         if bad or not {"name", "data", "backend_data"} <= set(trial):
@@ -108,6 +112,10 @@ class Run:
 
     def __init__(self, study: dict, study_name: str, system: dict, seed: int, scale: dict):
         self.study, self.system, self.seed = study, system, seed
+        self.scored_as_is = study["kind"] == "transfer" and system["config"] == SOURCE
+        if self.scored_as_is:
+            self._as_source(study["source"])
+            return
         self.name = f"{system['name']}_seed{seed}"
         overrides = merge(merge(scale, parse_overrides(system.get("set"))), {"seed": seed})
         self.config = load_config(system["config"], overrides, defaults_for(study["kind"]))
@@ -115,6 +123,19 @@ class Run:
         self.teacher = self._teacher()
         self.inputs = self._inputs()
         self.hash = config_hash(self.config, self.inputs)
+
+    def _as_source(self, source: str) -> None:
+        """The source model dir as it is: its own configuration, hash and seed; nothing is trained."""
+        record_path = os.path.join(source, "config.yaml")
+        try:
+            with open(record_path, encoding="utf-8") as handle:
+                record = yaml.safe_load(handle)
+            self.config, self.hash = record["config"], str(record["config_hash"])
+        except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
+            raise DataError(f"{record_path}: cannot read the source's training record ({exc})") from None
+        self.seed = int(self.config.get("seed", 0))
+        self.name = f"{self.system['name']}_seed{self.seed}"
+        self.dir, self.teacher, self.inputs = source, None, {}
 
     def _teacher(self) -> str | None:
         kd = self.config["loss"]["kd"]
@@ -144,7 +165,9 @@ class Run:
 
     def share_left(self) -> float:
         """The share of the training still to run: 1 less the epochs checkpointed in its directory
-        (by an earlier, killed run of this configuration)."""
+        (by an earlier, killed run of this configuration); none for a model scored as it is."""
+        if self.scored_as_is:
+            return 0.0
         epochs = int(self.config["optim"]["num_epochs"])
         done = [int(m.group(1)) for p in glob.glob(os.path.join(self.dir, "checkpoints", "epoch_*.pt"))
                 if (m := re.search(r"epoch_(\d+)\.pt$", p))]
@@ -224,7 +247,8 @@ def main(argv=None) -> int:
     scale = scale_layer(study)
     check_prerequisites(study, args.study)
     runs = [Run(study, name, system, int(seed), scale)
-            for system in study["systems"] for seed in system.get("seeds", study.get("seeds", [1]))]
+            for system in study["systems"]
+            for seed in ([0] if system["config"] == SOURCE else system.get("seeds", study.get("seeds", [1])))]
     lda_dim = int(study.get("lda_dim", 150))
     # those of local/score_backends.sh, named after the LDA dimension
     backends = ["cosine", f"lda{lda_dim}+plda"]
@@ -244,11 +268,13 @@ def main(argv=None) -> int:
     todo = [run for run in runs if not wanted <= done_rows(run)]
     for run in runs:
         guess = minutes_of(run) if run in todo else None
-        state = "done" if run not in todo else "to run" + (f", about {guess:.0f} min" if guess else "")
+        state = ("done" if run not in todo else "scored as it is, no training" if run.scored_as_is
+                 else "to run" + (f", about {guess:.0f} min" if guess else ""))
         print(f"{args.study}: {run.name} (hash {run.hash[:12]}): {state}", flush=True)
-    known = [m for m in map(minutes_of, todo) if m]
+    trained = [run for run in todo if not run.scored_as_is]
+    known = [m for m in map(minutes_of, trained) if m]
     print(f"{args.study}: {len(runs) - len(todo)} of {len(runs)} done, {len(todo)} to run"
-          + (f", ETA {sum(known):.0f} min" + (" (+ runs of unknown speed)" if len(known) < len(todo) else "")
+          + (f", ETA {sum(known):.0f} min" + (" (+ runs of unknown speed)" if len(known) < len(trained) else "")
              if known else ""), flush=True)
     if args.dry_run == "true":
         return 0
@@ -275,8 +301,9 @@ def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, backends: list[
         text = (f"# {run.name} of {ledger}: the merged configuration of config hash {run.hash}\n"
                 + yaml.safe_dump(run.config, sort_keys=False))
         atomic_write_text(config_path, text)
-    os.makedirs(run.dir, exist_ok=True)
-    sh(run.train_command(config_path, args.cuda_cmd))
+    if not run.scored_as_is:
+        os.makedirs(run.dir, exist_ok=True)
+        sh(run.train_command(config_path, args.cuda_cmd))
     # only the trial sets the ledger lacks: a set added to a finished study leaves the old rows as they were
     done = {(r[2], r[1]) for r in read_ledger(ledger) if r[7] == run.hash}
     trials = [t for t in study["trials"] if any((t["name"], b) not in done for b in backends)]
@@ -313,11 +340,13 @@ def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, backends: list[
     table = read_results_table(scratch)
     speeds = epoch_speeds(run.dir)
     samples_per_s = f"{sum(speeds.values()) / len(speeds):.1f}" if speeds else "n/a"
-    try:
-        with open(os.path.join(run.dir, "train_seconds"), encoding="utf-8") as handle:
-            seconds = handle.read().strip()
-    except OSError:
-        seconds = "n/a"
+    seconds = "n/a"  # a source scored as it is was not trained here: no time of this study's
+    if not run.scored_as_is:
+        try:
+            with open(os.path.join(run.dir, "train_seconds"), encoding="utf-8") as handle:
+                seconds = handle.read().strip()
+        except OSError:
+            pass
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     rows = read_ledger(ledger)
     for trial in trials:

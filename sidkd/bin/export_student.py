@@ -14,7 +14,7 @@ features after mean normalisation, batch and frames dynamic; output ``embedding`
 Beside it, OUT.json holds the front end (model.json's ``features``: fbank options, sample rate, CMN,
 chunk length) and the sha256 of the network it came from. ``verify --engine onnxruntime`` and
 ``sidkd-embed --engine onnxruntime`` run it with sidkd's front end; others compute those features
-themselves. Needs the onnx extra (pip install 'sidkd[onnx]').
+themselves. Needs sidkd's onnx extra (pip install onnx onnxruntime).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
         try:
             import onnx  # noqa: F401 - torch's exporter needs it
         except ImportError:
-            raise ProgramError("--format onnx needs the onnx extra: pip install 'sidkd[onnx]'") from None
+            raise ProgramError("--format onnx needs the onnx package: pip install onnx (sidkd's onnx extra)") from None
         export_onnx(embedder, frontend_from_config(features).num_bins, tmp, ONNX_INPUT, ONNX_OUTPUT)
         info = {"model": desc, "network": os.path.join(args.model_dir, args.model),
                 "network_digest": file_digest(os.path.join(args.model_dir, args.model)), "opset": ONNX_OPSET,

@@ -89,7 +89,7 @@ class OnnxRuntimeEngine(Engine):
         try:
             import onnxruntime
         except ImportError:
-            raise DataError("--engine onnxruntime needs the onnx extra: pip install 'sidkd[onnx]'") from None
+            raise DataError("--engine onnxruntime needs onnxruntime: pip install onnxruntime (sidkd's onnx extra)") from None
         sidecar = self.path + ".json"
         try:
             with open(sidecar, encoding="utf-8") as handle:

@@ -109,6 +109,21 @@ def test_killed_study_ends_with_the_uninterrupted_ledger_and_a_finished_one_trai
         scores = ref_root / "exp" / "studies" / "tiny" / system / "scores"
         assert (scores / "dev_babble" / "cosine" / "scores").read_text() != (scores / "dev" / "cosine" / "scores").read_text()
 
+    # a transfer study's `config: source` row: that model scored as it is, untrained, under its own
+    # hash and seed; the same model, trials and back-end give the student study's numbers
+    transfer = {"kind": "transfer", "source": "exp/studies/tiny/nokd_seed1", "train_data": "data/train",
+                "lda_dim": 2, "asnorm": False, "systems": [{"name": "source", "config": "source"}],
+                "trials": [{"name": "dev", "data": "data/dev", "backend_data": "data/train"}]}
+    (ref_root / "studies" / "from_source.yaml").write_text(yaml.safe_dump(transfer))
+    out = run(ref_root, ["local/run_study.sh", "--nj", "1", "studies/from_source.yaml"])
+    assert "steps/transfer_student.sh" not in out and "the study is complete" in out
+    scored = [line.rstrip("\n").split("\t") for line in open(ref_root / "studies" / "from_source" / "results.tsv")][1:]
+    student = {(r[1], r[2]): r for r in rows if r[0] == "nokd_seed1"}
+    assert len(scored) == 2
+    for r in scored:
+        assert r[0] == "source_seed1" and r[3:6] == student[(r[1], r[2])][3:6] and r[7] == student[(r[1], r[2])][7]
+        assert r[9] == "n/a"  # not trained by this study
+
     def checkpoints():
         return bool(list((root / "exp" / "studies" / "tiny").glob("*/checkpoints/epoch_*.pt")))
 
@@ -149,6 +164,8 @@ def test_the_shipped_studies_validate_and_their_systems_load():
             study = runner.read_study(path)
             scale = runner.scale_layer(study)
             for system in study["systems"]:
+                if system["config"] == runner.SOURCE:  # a model dir of exp/, scored as it is
+                    continue
                 config = load_config(system["config"], merge(scale, parse_overrides(system.get("set"))),
                                      defaults_for(study["kind"]))
                 if scale:  # the study scale is in every system's configuration
@@ -183,6 +200,18 @@ def test_a_transfer_study_plans_its_variants_with_the_transfers_inputs(tmp_path)
     hashes = dict(line.split(": ")[1].split(" (hash ") for line in out.splitlines() if "(hash " in line)
     assert sorted(hashes) == ["ce_seed1", "ce_seed2", "msce_kl_seed1", "msce_kl_seed2"]
     assert len(set(hashes.values())) == 4 and "0 of 4 done, 4 to run" in out
+    # the source as a row of its own: scored as it is, under its own hash and seed, once
+    (source / "config.yaml").write_text(yaml.safe_dump({"config_hash": "5" * 16, "config": {"seed": 3}}))
+    study["systems"].insert(0, {"name": "source", "config": "source"})
+    (tmp_path / "studies" / "transfer.yaml").write_text(yaml.safe_dump(study))
+    out = run(tmp_path, command)
+    assert "source_seed3 (hash 555555555555): scored as it is, no training" in out and "0 of 5 done" in out
+    study["systems"][0]["seeds"] = [1, 2]
+    (tmp_path / "studies" / "transfer.yaml").write_text(yaml.safe_dump(study))
+    proc = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and "takes no seeds or set" in proc.stderr
+    del study["systems"][0]
+    (tmp_path / "studies" / "transfer.yaml").write_text(yaml.safe_dump(study))
     (source / "final.pt").write_bytes(b"other weights")  # another source model: other configurations
     again = dict(line.split(": ")[1].split(" (hash ") for line in run(tmp_path, command).splitlines() if "(hash " in line)
     assert not set(again.values()) & set(hashes.values())
