@@ -4,7 +4,8 @@ Usage: python -m sidkd.bin.results_table [options] RESULTS
 One row per --systems entry, one column per --columns entry (trials:backend), each cell
 "EER% / minDCF(0.01)"; a result the table lacks prints as n/a.
 --aggregate-seeds true: each --systems entry NAME is a row over the systems NAME_seed<k> of the
-table, each cell the mean ± sample std of EER% / minDCF(0.01) over the seeds.
+table, each cell the mean ± sample std of EER% / minDCF(0.01) over the seeds; --relative-to NAME
+adds the mean relative EER change against NAME's seed means over the columns (a study's ranking).
 e.g. python -m sidkd.bin.results_table --systems source,transfer_ce \\
        --columns sc_test:cosine,sc_test:lda100+plda exp/results.tsv
      python -m sidkd.bin.results_table --aggregate-seeds true --systems "student_nokd student_kd" \\
@@ -29,6 +30,8 @@ def main(argv=None) -> int:
     parser.add_argument("--systems", required=True, help="rows: comma- or space-separated system names")
     parser.add_argument("--columns", required=True, help="columns: comma- or space-separated trials:backend")
     parser.add_bool("--aggregate-seeds", False, "rows over the systems <name>_seed<k>: mean ± std")
+    parser.add_argument("--relative-to", default="", help="with --aggregate-seeds: a last column, the mean "
+                        "relative EER change against this name's over the columns (%%)")
     parser.add_argument("results", help="the results table (tab-separated, sidkd.metrics.results)")
     args = parser.parse_args(argv)
     columns = []
@@ -38,8 +41,13 @@ def main(argv=None) -> int:
             raise ProgramError(f"--columns: expected trials:backend, got {column!r}")
         columns.append((trials, backend))
     table = read_results_table(args.results)
-    make = seed_markdown_table if args.aggregate_seeds else markdown_table
-    print(make(table, _names(args.systems, "--systems"), columns), end="")
+    systems = _names(args.systems, "--systems")
+    if args.relative_to and not args.aggregate_seeds:
+        raise ProgramError("--relative-to compares seed means: give it with --aggregate-seeds true")
+    if args.aggregate_seeds:
+        print(seed_markdown_table(table, systems, columns, args.relative_to or None), end="")
+    else:
+        print(markdown_table(table, systems, columns), end="")
     return 0
 
 

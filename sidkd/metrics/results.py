@@ -88,12 +88,26 @@ def _number(text: str, where: str) -> float:
 
 
 def seed_markdown_table(table: dict[tuple[str, str, str], list[str]], names: list[str],
-                        columns: list[tuple[str, str]]) -> str:
+                        columns: list[tuple[str, str]], relative_to: str | None = None) -> str:
     """A markdown table of systems trained with several seeds: one row per name, aggregating the
     systems ``<name>_seed<k>``; each cell "mean ± std of EER% / mean ± std of minDCF(0.01)" over the
-    seeds that have that result (sample std; "(n=k)" when fewer than the row's seeds have it)."""
-    head = "| system | seeds | " + " | ".join(f"{trials} {backend}" for trials, backend in columns) + " |"
-    lines = [head, "|---" * (len(columns) + 2) + "|"]
+    seeds that have that result (sample std; "(n=k)" when fewer than the row's seeds have it).
+    ``relative_to`` a name: a last column, the mean over the columns of the row's mean EER relative
+    to that name's (100·(EER / EER_base − 1), %; negative is better), over the columns both have."""
+    head = "| system | seeds | " + " | ".join(f"{trials} {backend}" for trials, backend in columns)
+    head += f" | EER vs {relative_to} |" if relative_to else " |"
+    lines = [head, "|---" * (len(columns) + 2 + bool(relative_to)) + "|"]
+
+    def mean_eers(name: str) -> dict[tuple[str, str], float]:
+        out = {}
+        for trials, backend in columns:
+            values = [_number(table[(s, backend, trials)][0], f"{s} {backend} {trials} EER")
+                      for _, s in seed_systems(table, name) if (s, backend, trials) in table]
+            if values:
+                out[(trials, backend)] = statistics.fmean(values)
+        return out
+
+    base = mean_eers(relative_to) if relative_to else {}
     for name in names:
         systems = seed_systems(table, name)
         cells = []
@@ -108,6 +122,11 @@ def seed_markdown_table(table: dict[tuple[str, str, str], list[str]], names: lis
             cell = (f"{eer[0]:.2f} ± {'n/a' if eer[1] is None else f'{eer[1]:.2f}'} / "
                     f"{dcf[0]:.4f} ± {'n/a' if dcf[1] is None else f'{dcf[1]:.4f}'}")
             cells.append(cell + (f" (n={len(rows)})" if len(rows) != len(systems) else ""))
+        if relative_to:
+            own = mean_eers(name)
+            shared = [c for c in own if c in base and base[c] > 0]
+            cells.append(f"{statistics.fmean(100 * (own[c] / base[c] - 1) for c in shared):+.1f} %"
+                         + (f" (of {len(shared)})" if len(shared) != len(columns) else "") if shared else "n/a")
         seeds = ",".join(str(k) for k, _ in systems) or "none"
         lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

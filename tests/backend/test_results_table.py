@@ -72,3 +72,19 @@ def test_a_study_ledger_reads_as_a_results_table_and_updates_refuse_it(tmp_path,
     path.write_text("\t".join(header) + "\n" + "\t".join(rows[0][:8]) + "\n")
     with pytest.raises(DataError, match=r"results.tsv:2: 8 fields, expected 12"):
         results_table.main(["--systems", "kd_seed1", "--columns", "dev:cosine", str(path)])
+
+
+def test_relative_to_a_baseline_is_the_mean_relative_eer_change_over_the_columns(tmp_path, capsys):
+    path = str(tmp_path / "results.tsv")
+    for row in (["nokd_seed1", "cosine", "a", "4.00"], ["nokd_seed2", "cosine", "a", "6.00"],  # base mean 5
+                ["nokd_seed1", "plda", "a", "2.00"],                                           # base 2
+                ["kd_seed1", "cosine", "a", "4.50"], ["kd_seed1", "plda", "a", "2.50"],
+                ["half_seed1", "cosine", "a", "5.50"]):
+        update_results_table(path, [*row, "0.5000", "0.9"])
+    results_table.main(["--aggregate-seeds", "true", "--relative-to", "nokd", "--systems", "nokd kd half",
+                        "--columns", "a:cosine a:plda", path])
+    rows = [line.split(" | ")[-1].rstrip(" |") for line in capsys.readouterr().out.splitlines()[2:]]
+    # kd: (4.5/5 - 1 = -10 %, 2.5/2 - 1 = +25 %) -> +7.5 %; half: only cosine, 5.5/5 - 1 = +10 %
+    assert rows == ["+0.0 %", "+7.5 %", "+10.0 % (of 1)"]
+    with pytest.raises(ProgramError, match="--aggregate-seeds true"):
+        results_table.main(["--relative-to", "nokd", "--systems", "kd", "--columns", "a:cosine", path])
