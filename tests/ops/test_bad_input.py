@@ -373,4 +373,5 @@ def test_a_data_dir_at_another_rate_stops_make_mfcc_saying_what_to_change(tmp_pa
     proc = subprocess.run(["steps/make_mfcc.sh", "--nj", "1", "data/eight"], cwd=tmp_path, env=env(),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
     assert proc.returncode != 0 and "2 of 2 utterances failed" in proc.stdout, proc.stdout
-    assert "set the recipe's rate (conf/mfcc.conf and conf/fbank.conf: --sample-frequency" in proc.stdout
+    assert "run the recipe at the audio's rate: ./run.sh --sample-rate <Hz> --stage 0" in proc.stdout
+    assert "by hand: --sample-frequency and --high-freq of conf/mfcc.conf and conf/fbank.conf" in proc.stdout
