@@ -269,10 +269,11 @@ def main(argv=None) -> int:
     for run in runs:
         guess = minutes_of(run) if run in todo else None
         state = ("done" if run not in todo else "scored as it is, no training" if run.scored_as_is
-                 else "to run" + (f", about {guess:.0f} min" if guess else ""))
+                 else "to run" + (", trained: embedding and scoring only" if guess == 0
+                                  else f", about {guess:.0f} min" if guess else ""))
         print(f"{args.study}: {run.name} (hash {run.hash[:12]}): {state}", flush=True)
     trained = [run for run in todo if not run.scored_as_is]
-    known = [m for m in map(minutes_of, trained) if m]
+    known = [m for m in map(minutes_of, trained) if m is not None]
     print(f"{args.study}: {len(runs) - len(todo)} of {len(runs)} done, {len(todo)} to run"
           + (f", ETA {sum(known):.0f} min" + (" (+ runs of unknown speed)" if len(known) < len(trained) else "")
              if known else ""), flush=True)
