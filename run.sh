@@ -110,10 +110,9 @@ if stage_on 6; then
   [ $dev_split = false ] || local/make_dev_split.sh --num-speakers $dev_num_speakers --seed $dev_seed \
     --exclude-prefixes "$(for p in $extra_train_corpora; do echo -n "${p#*:} "; done)" $data/train $data/train_dev_train $data/train_dev
   for v in $students; do
-    kd=$(python -m sidkd.bin.show_config conf/$v.yaml loss.kd.target features.chunk_seconds | xargs)
-    target=${kd% *} chunk=${kd#* }
-    teacher=exp/ivectors_train/ivector.scp  # read only when the variant's loss.kd.weight > 0
-    if [ "${target#crop}" != "$target" ]; then
+    kd=$(python -m sidkd.bin.show_config conf/$v.yaml kd_teacher features.chunk_seconds | xargs)
+    teacher=exp/ivectors_train/ivector.scp chunk=${kd#* }  # read only when the variant's loss.kd.weight > 0
+    if [ "${kd% *}" = crops ]; then
       teacher=exp/ivectors_train_crops/ivector.scp
       steps/extract_crop_ivectors.sh --nj $nj --cmd "$train_cmd" --mfcc-config $mfcc_conf --num-crops $kd_num_crops --crop-seconds $chunk \
         --num-gselect $ivector_num_gselect --min-post $ivector_min_post exp/extractor $data/train exp/ivectors_train_crops

@@ -32,19 +32,23 @@ import yaml
 
 from sidkd.errors import DataError
 from sidkd.io.datadir import atomic_write_text
-from sidkd.metrics.results import RESULTS_HEADER, read_results_table
+from sidkd.metrics.results import RESULTS_HEADER, read_results_table, read_rows
 from sidkd.nnet.config import KINDS, defaults_for, load_config, merge, parse_overrides
 from sidkd.nnet.experiment import config_hash
 from sidkd.nnet.teacher_targets import target_uses_crops
 
 LEDGER_HEADER = RESULTS_HEADER + ["seed", "config_hash", "commit", "train_seconds", "samples_per_s", "date"]
 STUDY_KEYS = {"description", "kind", "scale", "train_data", "teacher", "crop_teacher", "source", "long_data",
-              "seeds", "systems", "trials", "lda_dim", "asnorm", "asnorm_top_n"}
+              "seeds", "systems", "trials", "lda_dim", "asnorm", "asnorm_top_n", "order"}
+# order of the runs: every seed of a system before the next system, or (by_seed) every system of a
+# seed before the next seed, so that a study stopped half way has whole pairs to compare
+ORDERS = ("by_system", "by_seed")
 SYSTEM_KEYS = {"name", "config", "seeds", "set"}
 SOURCE = "source"  # a transfer study's system with `config: source`: the source model, scored as it is
 # test_data: the test side from another data dir with the same utterance ids (a degraded copy of
 # data, sidkd.bin.degrade_data_dir); the enrolment side stays the clean data.
-TRIAL_KEYS = {"name", "data", "test_data", "backend_data", "max_duration", "both_sides"}
+# lda_dim: this trial set's LDA dimension (default: the study's), below its back-end's PLDA speakers
+TRIAL_KEYS = {"name", "data", "test_data", "backend_data", "max_duration", "both_sides", "lda_dim"}
 
 
 def read_study(path: str) -> dict:
@@ -60,6 +64,8 @@ def read_study(path: str) -> dict:
     for key in ("train_data", "systems", "trials"):
         if not study.get(key):
             raise DataError(f"{where}: '{key}' is required")
+    if study.setdefault("order", "by_system") not in ORDERS:
+        raise DataError(f"{where}: order {study['order']!r}, expected one of {ORDERS}")
     if study["kind"] == "transfer" and not study.get("source"):
         raise DataError(f"{where}: a transfer study needs 'source' (the source model dir)")
     names = set()
@@ -77,7 +83,7 @@ def read_study(path: str) -> dict:
         bad = set(trial) - TRIAL_KEYS
         if bad or not {"name", "data", "backend_data"} <= set(trial):
             raise DataError(f"{where}: trial set {trial!r}: needs name, data, backend_data; may have "
-                            f"test_data, max_duration, both_sides")
+                            f"test_data, max_duration, both_sides, lda_dim")
     return study
 
 
@@ -175,16 +181,7 @@ class Run:
 
 
 def read_ledger(path: str) -> list[list[str]]:
-    if not os.path.exists(path):
-        return []
-    with open(path, encoding="utf-8") as handle:
-        lines = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
-    if lines and lines[0] != LEDGER_HEADER:
-        raise DataError(f"{path}: not a study ledger (header {lines[0]!r})")
-    for number, fields in enumerate(lines[1:], start=2):
-        if len(fields) != len(LEDGER_HEADER):
-            raise DataError(f"{path}:{number}: {len(fields)} fields, expected {len(LEDGER_HEADER)}")
-    return lines[1:]
+    return read_rows(path, header=LEDGER_HEADER)
 
 
 def git_commit() -> str:
@@ -249,12 +246,9 @@ def main(argv=None) -> int:
     runs = [Run(study, name, system, int(seed), scale)
             for system in study["systems"]
             for seed in ([0] if system["config"] == SOURCE else system.get("seeds", study.get("seeds", [1])))]
-    lda_dim = int(study.get("lda_dim", 150))
-    # those of local/score_backends.sh, named after the LDA dimension
-    backends = ["cosine", f"lda{lda_dim}+plda"]
-    if study.get("asnorm", True):
-        backends += ["cosine+asnorm", f"lda{lda_dim}+plda+asnorm"]
-    wanted = {(t["name"], b) for t in study["trials"] for b in backends}
+    if study["order"] == "by_seed":
+        runs.sort(key=lambda run: run.seed)  # stable: the systems' order within a seed
+    wanted = {(t["name"], b) for t in study["trials"] for b in backends_of(study, t)}
 
     def done_rows(run: Run) -> set[tuple[str, str]]:
         return {(r[2], r[1]) for r in read_ledger(ledger) if r[7] == run.hash}
@@ -287,7 +281,7 @@ def main(argv=None) -> int:
             print(f"{args.study}: {run.name}: not started: it would end at about "
                   f"{elapsed + guess:.0f} min, past --max-minutes {args.max_minutes:g}", flush=True)
             continue
-        run_one(run, study, ledger, ledger_dir, backends, lda_dim, commit, args)
+        run_one(run, study, ledger, ledger_dir, commit, args)
         print(f"{args.study}: {run.name}: rows appended to {ledger}", flush=True)
     left = [run for run in runs if not wanted <= done_rows(run)]
     print(f"{args.study}: {len(runs) - len(left)} of {len(runs)} done"
@@ -295,8 +289,20 @@ def main(argv=None) -> int:
     return 0
 
 
-def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, backends: list[str], lda_dim: int, commit: str,
-            args) -> None:
+def lda_dim_of(study: dict, trial: dict) -> int:
+    return int(trial.get("lda_dim", study.get("lda_dim", 150)))
+
+
+def backends_of(study: dict, trial: dict) -> list[str]:
+    """Those of local/score_backends.sh for this trial set, named after its LDA dimension."""
+    lda_dim = lda_dim_of(study, trial)
+    backends = ["cosine", f"lda{lda_dim}+plda"]
+    if study.get("asnorm", True):
+        backends += ["cosine+asnorm", f"lda{lda_dim}+plda+asnorm"]
+    return backends
+
+
+def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, commit: str, args) -> None:
     config_path = os.path.join(ledger_dir, "configs", f"{run.hash[:16]}.yaml")
     if not os.path.exists(config_path):
         text = (f"# {run.name} of {ledger}: the merged configuration of config hash {run.hash}\n"
@@ -307,7 +313,7 @@ def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, backends: list[
         sh(run.train_command(config_path, args.cuda_cmd))
     # only the trial sets the ledger lacks: a set added to a finished study leaves the old rows as they were
     done = {(r[2], r[1]) for r in read_ledger(ledger) if r[7] == run.hash}
-    trials = [t for t in study["trials"] if any((t["name"], b) not in done for b in backends)]
+    trials = [t for t in study["trials"] if any((t["name"], b) not in done for b in backends_of(study, t))]
     xv = {}
     for trial in trials:
         test = (trial.get("test_data", trial["data"]), trial.get("max_duration", 0))
@@ -326,17 +332,18 @@ def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, backends: list[
         os.remove(scratch)
     plda_dirs = {}
     for trial in trials:
-        train_scp = xv[(trial["backend_data"], 0)]
-        if train_scp not in plda_dirs:
-            plda_dirs[train_scp] = os.path.join(os.path.dirname(train_scp), f"plda_lda{lda_dim}")
+        train_scp, lda_dim = xv[(trial["backend_data"], 0)], lda_dim_of(study, trial)
+        plda_dir = plda_dirs.get((train_scp, lda_dim))
+        if plda_dir is None:
+            plda_dir = plda_dirs[(train_scp, lda_dim)] = os.path.join(os.path.dirname(train_scp), f"plda_lda{lda_dim}")
             sh(["steps/train_plda.sh", "--cmd", args.cmd, "--lda-dim", str(lda_dim), train_scp,
-                trial["backend_data"], plda_dirs[train_scp]])
+                trial["backend_data"], plda_dir])
         test_scp = xv[(trial.get("test_data", trial["data"]), trial.get("max_duration", 0))]
         enrol_scp = test_scp if trial.get("both_sides") else xv[(trial["data"], 0)]
         sh(["local/score_backends.sh", "--cmd", args.cmd, "--top-n", str(study.get("asnorm_top_n", 300)),
             "--asnorm", "true" if study.get("asnorm", True) else "false", "--plot", "false",
             "--results", scratch, "--test-scp", test_scp, "--trials-name", trial["name"], run.name,
-            train_scp, enrol_scp, plda_dirs[train_scp], os.path.join(trial["data"], "trials"),
+            train_scp, enrol_scp, plda_dir, os.path.join(trial["data"], "trials"),
             os.path.join(run.dir, "scores", trial["name"])])
     table = read_results_table(scratch)
     speeds = epoch_speeds(run.dir)
@@ -351,7 +358,7 @@ def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, backends: list[
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     rows = read_ledger(ledger)
     for trial in trials:
-        for backend in (b for b in backends if (trial["name"], b) not in done):
+        for backend in (b for b in backends_of(study, trial) if (trial["name"], b) not in done):
             values = table.get((run.name, backend, trial["name"]))
             if values is None:
                 raise DataError(f"{scratch}: no row for {run.name} {backend} {trial['name']}")

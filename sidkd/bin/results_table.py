@@ -5,7 +5,9 @@ One row per --systems entry, one column per --columns entry (trials:backend), ea
 "EER% / minDCF(0.01)"; a result the table lacks prints as n/a.
 --aggregate-seeds true: each --systems entry NAME is a row over the systems NAME_seed<k> of the
 table, each cell the mean ± sample std of EER% / minDCF(0.01) over the seeds; --relative-to NAME
-adds the mean relative EER change against NAME's seed means over the columns (a study's ranking).
+adds the mean relative EER change against NAME's seed means over the columns (a study's ranking);
+--gains true with --relative-to NAME: each cell the change against NAME's model of the same seed,
+relative EER / relative minDCF(0.01) in %, mean ± sample std over the seeds both have.
 e.g. python -m sidkd.bin.results_table --systems source,transfer_ce \\
        --columns sc_test:cosine,sc_test:lda100+plda exp/results.tsv
      python -m sidkd.bin.results_table --aggregate-seeds true --systems "student_nokd student_kd" \\
@@ -15,7 +17,7 @@ e.g. python -m sidkd.bin.results_table --systems source,transfer_ce \\
 from __future__ import annotations
 
 from sidkd.cli import ArgumentParser, ProgramError, run_main
-from sidkd.metrics.results import markdown_table, read_results_table, seed_markdown_table
+from sidkd.metrics.results import markdown_table, read_results_table, seed_gain_table, seed_markdown_table
 
 
 def _names(text: str, option: str) -> list[str]:
@@ -32,6 +34,8 @@ def main(argv=None) -> int:
     parser.add_bool("--aggregate-seeds", False, "rows over the systems <name>_seed<k>: mean ± std")
     parser.add_argument("--relative-to", default="", help="with --aggregate-seeds: a last column, the mean "
                         "relative EER change against this name's over the columns (%%)")
+    parser.add_bool("--gains", False, "with --relative-to: per-seed relative changes against that name, "
+                    "mean ± std over the seeds")
     parser.add_argument("results", help="the results table (tab-separated, sidkd.metrics.results)")
     args = parser.parse_args(argv)
     columns = []
@@ -44,7 +48,11 @@ def main(argv=None) -> int:
     systems = _names(args.systems, "--systems")
     if args.relative_to and not args.aggregate_seeds:
         raise ProgramError("--relative-to compares seed means: give it with --aggregate-seeds true")
-    if args.aggregate_seeds:
+    if args.gains and not args.relative_to:
+        raise ProgramError("--gains true needs --relative-to NAME (and --aggregate-seeds true)")
+    if args.gains:
+        print(seed_gain_table(table, systems, columns, args.relative_to), end="")
+    elif args.aggregate_seeds:
         print(seed_markdown_table(table, systems, columns, args.relative_to or None), end="")
     else:
         print(markdown_table(table, systems, columns), end="")

@@ -5,7 +5,9 @@
     python -m sidkd.bin.show_config --kind transfer conf/transfer_kl.yaml loss.kl.weight
 
 With keys, one line each (the value; lists and sections as one-line yaml), in the order asked: what
-run.sh reads to decide which teacher a student needs. The configuration is validated as the
+run.sh reads to decide which teacher a student needs. Besides the settings, the derived key
+``kd_teacher`` says which i-vectors the KD target reads: ``crops`` (of fixed crops of each training
+utterance, steps/extract_crop_ivectors.sh) or ``utterances`` (one per utterance). The configuration is validated as the
 training programs validate it, so a misspelt key in a variant fails here too.
 """
 
@@ -17,7 +19,18 @@ from sidkd.cli import ArgumentParser, ProgramError, run_main
 from sidkd.nnet.config import KINDS, defaults_for, load_config, parse_overrides
 
 
+def kd_teacher(config: dict) -> str:
+    from sidkd.nnet.teacher_targets import target_uses_crops
+
+    return "crops" if target_uses_crops(config["loss"]["kd"]["target"]) else "utterances"
+
+
+DERIVED = {"kd_teacher": kd_teacher}  # facts that follow from the settings, by the library's rules
+
+
 def lookup(config: dict, key: str):
+    if key in DERIVED:
+        return DERIVED[key](config)
     node = config
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:

@@ -75,7 +75,9 @@ def calibrate(argv) -> int:
     parser.add_argument("--eer", type=str2bool, nargs="?", const=True, default=False, metavar="true|false",
                         help="threshold at the dev equal error rate instead of --target-fa ('--eer' alone: true)")
     args = parser.parse_args(argv)
-    engine = _engine(args)
+    from sidkd.nnet.engines import engine_digest
+
+    digest = engine_digest(args.engine, args.model, args.model_file)  # thresholds belong to one network
     mean_path = args.mean or os.path.join(os.path.dirname(os.path.abspath(args.scores)), "mean.npz")
     mean = None
     if mean_path != "none":
@@ -89,7 +91,7 @@ def calibrate(argv) -> int:
     if not args.eer and args.target_fa * len(nontarget) < 1:
         log.warning("%d nontarget trials cannot measure a false-alarm rate of %g", len(nontarget), args.target_fa)
     info.update(trials=os.path.abspath(args.trials), scores=os.path.abspath(args.scores),
-                mean_file="none" if mean is None else os.path.abspath(mean_path), embedder=engine.network_digest)
+                mean_file="none" if mean is None else os.path.abspath(mean_path), embedder=digest)
     out = os.path.join(args.model, "verify.npz")
     Calibration(None if mean is None else np.asarray(mean), info["threshold"], info).save(out)
     log.info("%s: threshold %.6g (%s) from %d target + %d nontarget trials: dev P_miss %.4f, P_fa %.4f, "

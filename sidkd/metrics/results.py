@@ -21,26 +21,31 @@ __all__ = ["RESULTS_HEADER", "update_results_table", "read_results_table", "mark
 RESULTS_HEADER = ["system", "backend", "trials", "EER%", "minDCF(0.01)", "minDCF(0.001)"]
 
 
-def _read_rows(path: str, ledger: bool = False) -> list[list[str]]:
+def read_rows(path: str, ledger: bool = False, header: list[str] | None = None) -> list[list[str]]:
     """The rows under the header, each checked for its field count (errors name file:line);
-    ``ledger``: more columns may follow the six of a results table."""
+    ``ledger``: more columns may follow the six of a results table; ``header``: exactly this one
+    (a study ledger's). A missing or empty file has no rows yet."""
+    if not os.path.exists(path):
+        return []
     with open(path, encoding="utf-8") as handle:
         lines = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
     if not lines:
-        return []  # an empty file: no results yet
-    header = lines[0]
-    if header[:len(RESULTS_HEADER)] != RESULTS_HEADER or (not ledger and header != RESULTS_HEADER):
-        raise DataError(f"{path}: not a results table (header {header!r})")
+        return []
+    found = lines[0]
+    if header is not None and found != header:
+        raise DataError(f"{path}: not a results ledger (header {found!r}, expected {header!r})")
+    if found[:len(RESULTS_HEADER)] != RESULTS_HEADER or (not ledger and header is None and found != RESULTS_HEADER):
+        raise DataError(f"{path}: not a results table (header {found!r})")
     for number, fields in enumerate(lines[1:], start=2):
-        if len(fields) != len(header):
-            raise DataError(f"{path}:{number}: {len(fields)} fields, expected {len(header)}")
+        if len(fields) != len(found):
+            raise DataError(f"{path}:{number}: {len(fields)} fields, expected {len(found)}")
     return lines[1:]
 
 
 def update_results_table(path: str, row: list[str]) -> None:
     if len(row) != len(RESULTS_HEADER):
         raise ValueError(f"results row needs {len(RESULTS_HEADER)} fields")
-    rows = _read_rows(path) if os.path.exists(path) else []
+    rows = read_rows(path)
     rows = [r for r in rows if r[:3] != row[:3]] + [row]
     atomic_write_text(path, "".join("\t".join(r) + "\n" for r in [RESULTS_HEADER] + rows))
 
@@ -50,7 +55,7 @@ def read_results_table(path: str) -> dict[tuple[str, str, str], list[str]]:
     study ledger (a key there twice, under two configuration hashes: the later row)."""
     if not os.path.exists(path):
         raise DataError(f"{path}: no such results table")
-    return {tuple(fields[:3]): fields[3:6] for fields in _read_rows(path, ledger=True)}
+    return {tuple(fields[:3]): fields[3:6] for fields in read_rows(path, ledger=True)}
 
 
 def markdown_table(table: dict[tuple[str, str, str], list[str]], systems: list[str],
@@ -129,4 +134,39 @@ def seed_markdown_table(table: dict[tuple[str, str, str], list[str]], names: lis
                          + (f" (of {len(shared)})" if len(shared) != len(columns) else "") if shared else "n/a")
         seeds = ",".join(str(k) for k, _ in systems) or "none"
         lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def seed_gain_table(table: dict[tuple[str, str, str], list[str]], names: list[str], columns: list[tuple[str, str]],
+                    base: str) -> str:
+    """Each name's change against ``base``, seed by seed: in every column, for each seed k that both
+    ``<name>_seed<k>`` and ``<base>_seed<k>`` have, 100·(EER / EER_base − 1) and the same of
+    minDCF(0.01) (%, negative is better); each cell "mean ± sample std of the EER changes / of the
+    minDCF changes" over those seeds. Pairing by seed compares models that saw the same data order
+    and initialisation (the seed reaches every random stream), so the spread is the variant's own."""
+    head = "| system | seeds | " + " | ".join(f"{trials} {backend}" for trials, backend in columns) + " |"
+    lines = [head, "|---" * (len(columns) + 2) + "|"]
+    base_of = {k: system for k, system in seed_systems(table, base)}
+
+    def spread(values: list[float]) -> str:
+        mean, std = mean_std(values)
+        return f"{mean:+.1f} ± {'n/a' if std is None else f'{std:.1f}'}"
+
+    for name in names:
+        pairs = [(k, system, base_of[k]) for k, system in seed_systems(table, name) if k in base_of]
+        cells = []
+        for trials, backend in columns:
+            eers, dcfs = [], []
+            for _, system, reference in pairs:
+                if (system, backend, trials) not in table or (reference, backend, trials) not in table:
+                    continue
+                own, ref = table[(system, backend, trials)], table[(reference, backend, trials)]
+                for out, field, label in ((eers, 0, "EER"), (dcfs, 1, "minDCF(0.01)")):
+                    a = _number(own[field], f"{system} {backend} {trials} {label}")
+                    b = _number(ref[field], f"{reference} {backend} {trials} {label}")
+                    out.append(100 * (a / b - 1) if b > 0 else float("nan"))
+            cells.append(f"{spread(eers)} / {spread(dcfs)} %" + (f" (n={len(eers)})" if len(eers) != len(pairs) else "")
+                         if eers else "n/a")
+        seeds = ",".join(str(k) for k, _, _ in pairs) or "none"
+        lines.append(f"| {name} vs {base} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -20,7 +20,7 @@ from sidkd.backend.verify import file_digest
 from sidkd.errors import DataError
 from sidkd.registry import Registry
 
-__all__ = ["ENGINES", "Engine", "load_engine", "ONNX_INPUT", "ONNX_OUTPUT"]
+__all__ = ["ENGINES", "Engine", "load_engine", "engine_digest", "ONNX_INPUT", "ONNX_OUTPUT"]
 
 ENGINES = Registry("embedding engine")
 ONNX_INPUT, ONNX_OUTPUT = "feats", "embedding"
@@ -34,13 +34,24 @@ class Engine:
     default_file = ""
 
     def __init__(self, model_dir: str, model_file: str | None = None):
-        self.path = os.path.join(model_dir, model_file or self.default_file)
-        if not os.path.isfile(self.path):
-            raise DataError(f"{self.path}: no such file" + self.missing_hint())
+        self.path = self.network_file(model_dir, model_file)
         self.desc: dict = {}
         self.network_digest = ""
 
-    def missing_hint(self) -> str:
+    @classmethod
+    def network_file(cls, model_dir: str, model_file: str | None = None) -> str:
+        path = os.path.join(model_dir, model_file or cls.default_file)
+        if not os.path.isfile(path):
+            raise DataError(f"{path}: no such file" + cls.missing_hint(path))
+        return path
+
+    @classmethod
+    def digest_of(cls, path: str) -> str:
+        """The network's digest without loading it (calibration needs no network)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def missing_hint(path: str) -> str:
         return ""
 
     def to(self, device: str) -> Engine:
@@ -64,7 +75,11 @@ class TorchEngine(Engine):
         from sidkd.nnet.trainer import load_embedder
 
         self.embedder, self.desc = load_embedder(model_dir, os.path.basename(self.path))
-        self.network_digest = file_digest(self.path)
+        self.network_digest = self.digest_of(self.path)
+
+    @classmethod
+    def digest_of(cls, path: str) -> str:
+        return file_digest(path)
 
     def to(self, device: str) -> Engine:
         self.embedder.to(device)
@@ -80,9 +95,23 @@ class OnnxRuntimeEngine(Engine):
     name = "onnxruntime"
     default_file = "embedder.onnx"
 
-    def missing_hint(self) -> str:
+    @staticmethod
+    def missing_hint(path: str) -> str:
         return (f" (export it: python -m sidkd.bin.export_student --format onnx --model-dir "
-                f"{os.path.dirname(self.path) or '.'} --out {self.path})")
+                f"{os.path.dirname(path) or '.'} --out {path})")
+
+    @staticmethod
+    def _sidecar(path: str) -> dict:
+        sidecar = path + ".json"
+        try:
+            with open(sidecar, encoding="utf-8") as handle:
+                return json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{sidecar}: cannot read the exported model's description ({exc}); export again") from None
+
+    @classmethod
+    def digest_of(cls, path: str) -> str:
+        return cls._sidecar(path)["network_digest"]
 
     def __init__(self, model_dir: str, model_file: str | None = None):
         super().__init__(model_dir, model_file)
@@ -90,12 +119,7 @@ class OnnxRuntimeEngine(Engine):
             import onnxruntime
         except ImportError:
             raise DataError("--engine onnxruntime needs onnxruntime: pip install onnxruntime (sidkd's onnx extra)") from None
-        sidecar = self.path + ".json"
-        try:
-            with open(sidecar, encoding="utf-8") as handle:
-                info = json.load(handle)
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{sidecar}: cannot read the exported model's description ({exc}); export again") from None
+        info = self._sidecar(self.path)
         self.desc, self.network_digest = info["model"], info["network_digest"]
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()  # as many threads as torch would take
@@ -106,7 +130,17 @@ class OnnxRuntimeEngine(Engine):
         return torch.from_numpy(out)
 
 
-def load_engine(name: str, model_dir: str, model_file: str | None = None) -> Engine:
+def _engine_class(name: str) -> type[Engine]:
     if name not in ENGINES:
         raise DataError(f"unknown engine {name!r}; known: {', '.join(ENGINES)}")
-    return ENGINES[name](model_dir, model_file)
+    return ENGINES[name]
+
+
+def load_engine(name: str, model_dir: str, model_file: str | None = None) -> Engine:
+    return _engine_class(name)(model_dir, model_file)
+
+
+def engine_digest(name: str, model_dir: str, model_file: str | None = None) -> str:
+    """The digest ``load_engine(...).network_digest`` would give, read without loading the network."""
+    engine = _engine_class(name)
+    return engine.digest_of(engine.network_file(model_dir, model_file))

@@ -88,3 +88,21 @@ def test_relative_to_a_baseline_is_the_mean_relative_eer_change_over_the_columns
     assert rows == ["+0.0 %", "+7.5 %", "+10.0 % (of 1)"]
     with pytest.raises(ProgramError, match="--aggregate-seeds true"):
         results_table.main(["--relative-to", "nokd", "--systems", "kd", "--columns", "a:cosine", path])
+
+
+def test_gains_pair_each_seed_with_the_baselines_same_seed(tmp_path, capsys):
+    path = str(tmp_path / "results.tsv")
+    rows = [("nokd_seed1", "4.00", "0.5000"), ("nokd_seed2", "5.00", "0.4000"), ("nokd_seed3", "8.00", "0.5000"),
+            ("kd_seed1", "3.00", "0.5000"), ("kd_seed2", "5.50", "0.3000"), ("kd_seed3", "6.00", "0.6000"),
+            ("kd_seed4", "1.00", "0.1000")]  # seed 4: no baseline of that seed, left out
+    for system, eer, dcf in rows:
+        update_results_table(path, [system, "cosine", "a", eer, dcf, "0.9"])
+    update_results_table(path, ["kd_seed1", "plda", "a", "2.00", "0.2000", "0.9"])
+    results_table.main(["--aggregate-seeds", "true", "--relative-to", "nokd", "--gains", "true",
+                        "--systems", "kd", "--columns", "a:cosine a:plda", path])
+    out = capsys.readouterr().out.splitlines()
+    # EER: 3/4 -> -25 %, 5.5/5 -> +10 %, 6/8 -> -25 %: mean -13.33, std sqrt(2·11.67² + 23.33²)/sqrt(2) = 20.21
+    # minDCF: 0 %, -25 %, +20 %: mean -1.67, std 22.55; plda: kd has it, nokd does not -> n/a
+    assert out[2] == "| kd vs nokd | 1,2,3 | -13.3 ± 20.2 / -1.7 ± 22.5 % | n/a |"
+    with pytest.raises(ProgramError, match="--relative-to"):
+        results_table.main(["--gains", "true", "--systems", "kd", "--columns", "a:cosine", path])

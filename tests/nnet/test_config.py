@@ -120,6 +120,8 @@ def test_the_recipe_variants_are_what_their_names_say(capsys):
     assert show("student_kd_whiten", "loss.kd.normalisation") == ["whiten"]
     for target in ("lda", "speaker_mean", "speaker_mean_lda", "crop", "crop_lda", "relation"):
         assert show(f"student_kd_{target}", "loss.kd.target", "loss.kd.weight") == [target, "1.0"]
+        # the teacher run.sh extracts for it: the crop targets read i-vectors of crops
+        assert show(f"student_kd_{target}", "kd_teacher") == ["crops" if target.startswith("crop") else "utterances"]
     want = {"transfer_ce": ["1", "0.0"], "transfer_msce": ["3", "0.0"], "transfer_kl": ["1", "1.0"],
             "transfer_msce_kl": ["3", "1.0"]}
     for name, values in want.items():

@@ -3,6 +3,7 @@ sidkd.feat.compute_fbank (numpy), and the exported file's embeddings against the
 (sidkd.nnet.embed.embed_utterance with the numpy front end) on real recordings."""
 
 import glob
+import hashlib
 import json
 import os
 
@@ -95,7 +96,7 @@ def test_onnx_embedder_equals_torch_on_real_clips_of_several_lengths(trained_stu
 
     from sidkd.bin import export_student
     from sidkd.nnet.embed import embed_utterance
-    from sidkd.nnet.engines import load_engine
+    from sidkd.nnet.engines import engine_digest, load_engine
     from sidkd.nnet.trainer import frontend_from_config
 
     root, _ = trained_student
@@ -110,6 +111,9 @@ def test_onnx_embedder_equals_torch_on_real_clips_of_several_lengths(trained_stu
     assert dims == ["batch", "frames", frontend.num_bins]  # batch and time dynamic
     torch_engine, onnx_engine = load_engine("torch", str(model_dir)), load_engine("onnxruntime", str(model_dir))
     assert info["model"] == torch_engine.desc and onnx_engine.network_digest == torch_engine.network_digest
+    # what calibration reads without loading a network: the sha256 of final.pt, whichever engine
+    assert engine_digest("onnxruntime", str(model_dir)) == engine_digest("torch", str(model_dir)) \
+        == hashlib.sha256((model_dir / "final.pt").read_bytes()).hexdigest()
     long_read = max(sorted(glob.glob(os.path.join(CORPORA, "librispeech_subset", "*", "*.opus")))[:6],
                     key=os.path.getsize)
     clips = (sorted(glob.glob(os.path.join(CORPORA, "speechcommands", "*", "*.flac")))[:2]

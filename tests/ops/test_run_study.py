@@ -95,7 +95,7 @@ def test_killed_study_ends_with_the_uninterrupted_ledger_and_a_finished_one_trai
                     "--num-talkers", "2", "data/dev", "data/dev_babble"], cwd=ref_root, env=env(), check=True)
     study = yaml.safe_load(open(ref_root / "studies" / "tiny.yaml"))
     study["trials"].append({"name": "dev_babble", "data": "data/dev", "test_data": "data/dev_babble",
-                            "backend_data": "data/train"})
+                            "backend_data": "data/train", "lda_dim": 1})  # its own LDA, beside the study's 2
     (ref_root / "studies" / "tiny.yaml").write_text(yaml.safe_dump(study))
     model_dir = ref_root / "exp" / "studies" / "tiny" / "nokd_seed1"
     clean = os.stat(model_dir / "xvectors_dev" / "xvector.scp").st_mtime_ns
@@ -105,6 +105,11 @@ def test_killed_study_ends_with_the_uninterrupted_ledger_and_a_finished_one_trai
     assert os.stat(model_dir / "xvectors_dev" / "xvector.scp").st_mtime_ns == clean
     added = ledger(ref_root, drop=())
     assert [r for r in added if r[2] != "dev_babble"] == rows and len(added) == len(rows) + 2 * 2
+    assert {r[1] for r in added if r[2] == "dev_babble"} == {"cosine", "lda1+plda"}
+    for system in ("nokd_seed1", "nokd_fast_seed1"):
+        dims = ref_root / "exp" / "studies" / "tiny" / system / "xvectors_train"
+        assert (dims / "plda_lda1" / "lda_dim").read_text().strip() == "1"
+        assert (dims / "plda_lda2" / "lda_dim").read_text().strip() == "2"
     for system in ("nokd_seed1", "nokd_fast_seed1"):
         scores = ref_root / "exp" / "studies" / "tiny" / system / "scores"
         assert (scores / "dev_babble" / "cosine" / "scores").read_text() != (scores / "dev" / "cosine" / "scores").read_text()
@@ -124,12 +129,18 @@ def test_killed_study_ends_with_the_uninterrupted_ledger_and_a_finished_one_trai
         assert r[0] == "source_seed1" and r[3:6] == student[(r[1], r[2])][3:6] and r[7] == student[(r[1], r[2])][7]
         assert r[9] == "n/a"  # not trained by this study
 
+    # killed during its training and run again: the same rows as uninterrupted (one system is enough:
+    # the runner goes through its systems one after another with the same code)
+    study = yaml.safe_load(open(root / "studies" / "tiny.yaml"))
+    study["systems"] = study["systems"][:1]
+    (root / "studies" / "tiny.yaml").write_text(yaml.safe_dump(study))
+
     def checkpoints():
         return bool(list((root / "exp" / "studies" / "tiny").glob("*/checkpoints/epoch_*.pt")))
 
     killed = kill_and_rerun(root, command, lambda: None, np.random.default_rng(3), 20.0, 1, started=checkpoints)
     assert killed >= 1
-    assert ledger(root) == uninterrupted
+    assert ledger(root) == [row for row in uninterrupted if row[0] == "nokd_seed1"]
 
 
 def test_max_minutes_starts_no_training_the_ledger_says_would_end_too_late(tmp_path):
@@ -216,3 +227,24 @@ def test_a_transfer_study_plans_its_variants_with_the_transfers_inputs(tmp_path)
     again = dict(line.split(": ")[1].split(" (hash ") for line in run(tmp_path, command).splitlines() if "(hash " in line)
     assert not set(again.values()) & set(hashes.values())
     assert not (tmp_path / "exp" / "studies").exists()  # a dry run runs nothing
+
+
+def test_order_by_seed_runs_every_system_of_a_seed_first(tmp_path):
+    command = make_study(tmp_path)
+    path = tmp_path / "studies" / "tiny.yaml"
+    study = yaml.safe_load(path.read_text())
+    study.update(seeds=[1, 2], order="by_seed")
+    path.write_text(yaml.safe_dump(study))
+    out = run(tmp_path, [*command[:-1], "--dry-run", "true", command[-1]])
+    planned = [line.split(": ")[1].split(" (hash")[0] for line in out.splitlines() if "(hash" in line]
+    assert planned == ["nokd_seed1", "nokd_fast_seed1", "nokd_seed2", "nokd_fast_seed2"]
+    study["order"] = "by_system"
+    path.write_text(yaml.safe_dump(study))
+    out = run(tmp_path, [*command[:-1], "--dry-run", "true", command[-1]])
+    planned = [line.split(": ")[1].split(" (hash")[0] for line in out.splitlines() if "(hash" in line]
+    assert planned == ["nokd_seed1", "nokd_seed2", "nokd_fast_seed1", "nokd_fast_seed2"]
+    study["order"] = "random"
+    path.write_text(yaml.safe_dump(study))
+    proc = subprocess.run([*command[:-1], "--dry-run", "true", command[-1]], cwd=tmp_path, env=env(),
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "order 'random', expected one of" in proc.stdout + proc.stderr
