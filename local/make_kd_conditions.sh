@@ -6,7 +6,8 @@
 #    "mixing" file): data/train_dev with talkers of data/train_dev_train (validation) and data/test
 #    with talkers of data/train (the confirmation);
 #  - cross-domain: data/sc_dev, --sc-dev-speakers speakers of data/sc_train with all-pairs trials
-#    (validation; local/make_dev_split.sh; the rest of sc_train goes to data/sc_dev_rest, unused),
+#    (validation; local/make_dev_split.sh; the rest of sc_train is data/sc_dev_rest, the transfer study's
+#    training data, studies/transfer_recipe.yaml),
 #    and data/sc_test's own trials for the confirmation. No student trains on speechcommands.
 # Each is kept when its options and source are unchanged, else remade.
 help_message="Usage: $0 [options]

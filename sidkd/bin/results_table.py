@@ -8,6 +8,8 @@ table, each cell the mean ± sample std of EER% / minDCF(0.01) over the seeds; -
 adds the mean relative EER change against NAME's seed means over the columns (a study's ranking);
 --gains true with --relative-to NAME: each cell the change against NAME's model of the same seed,
 relative EER / relative minDCF(0.01) in %, mean ± sample std over the seeds both have.
+--hashes true (a study ledger): a last column, the configuration hash (first 12 hex digits) of each
+row's models, seed by seed, so that every row is traceable to studies/<name>/configs/<hash>.yaml.
 e.g. python -m sidkd.bin.results_table --systems source,transfer_ce \\
        --columns sc_test:cosine,sc_test:lda100+plda exp/results.tsv
      python -m sidkd.bin.results_table --aggregate-seeds true --systems "student_nokd student_kd" \\
@@ -17,7 +19,8 @@ e.g. python -m sidkd.bin.results_table --systems source,transfer_ce \\
 from __future__ import annotations
 
 from sidkd.cli import ArgumentParser, ProgramError, run_main
-from sidkd.metrics.results import markdown_table, read_results_table, seed_gain_table, seed_markdown_table
+from sidkd.metrics.results import (append_column, markdown_table, read_config_hashes, read_results_table,
+                                   seed_gain_table, seed_markdown_table, seed_systems)
 
 
 def _names(text: str, option: str) -> list[str]:
@@ -36,6 +39,7 @@ def main(argv=None) -> int:
                         "relative EER change against this name's over the columns (%%)")
     parser.add_bool("--gains", False, "with --relative-to: per-seed relative changes against that name, "
                     "mean ± std over the seeds")
+    parser.add_bool("--hashes", False, "a last column: each row's configuration hashes (a study ledger)")
     parser.add_argument("results", help="the results table (tab-separated, sidkd.metrics.results)")
     args = parser.parse_args(argv)
     columns = []
@@ -51,11 +55,20 @@ def main(argv=None) -> int:
     if args.gains and not args.relative_to:
         raise ProgramError("--gains true needs --relative-to NAME (and --aggregate-seeds true)")
     if args.gains:
-        print(seed_gain_table(table, systems, columns, args.relative_to), end="")
+        text = seed_gain_table(table, systems, columns, args.relative_to)
+        rows = [[s for k, s in seed_systems(table, name) if k in dict(seed_systems(table, args.relative_to))]
+                for name in systems]
     elif args.aggregate_seeds:
-        print(seed_markdown_table(table, systems, columns, args.relative_to or None), end="")
+        text = seed_markdown_table(table, systems, columns, args.relative_to or None)
+        rows = [[s for _, s in seed_systems(table, name)] for name in systems]
     else:
-        print(markdown_table(table, systems, columns), end="")
+        text = markdown_table(table, systems, columns)
+        rows = [[name] for name in systems]
+    if args.hashes:
+        hashes = read_config_hashes(args.results)
+        text = append_column(text, "config hash", [", ".join(hashes[s][:12] for s in row if s in hashes) or "n/a"
+                                                   for row in rows])
+    print(text, end="")
     return 0
 
 

@@ -58,6 +58,26 @@ def read_results_table(path: str) -> dict[tuple[str, str, str], list[str]]:
     return {tuple(fields[:3]): fields[3:6] for fields in read_rows(path, ledger=True)}
 
 
+def read_config_hashes(path: str) -> dict[str, str]:
+    """system -> its configuration hash, from a study ledger (the later row where a system has two)."""
+    rows = read_rows(path, ledger=True)
+    with open(path, encoding="utf-8") as handle:
+        header = handle.readline().rstrip("\n").split("\t")
+    if "config_hash" not in header:
+        raise DataError(f"{path}: no config_hash column: not a study ledger (studies/<name>/results.tsv)")
+    column = header.index("config_hash")
+    return {row[0]: row[column] for row in rows}
+
+
+def append_column(markdown: str, title: str, values: list[str]) -> str:
+    """The markdown table with one more column: ``values`` one per row under the separator."""
+    lines = markdown.rstrip("\n").split("\n")
+    if len(lines) != len(values) + 2:
+        raise ValueError(f"{len(values)} values for {len(lines) - 2} rows")
+    out = [lines[0] + f" {title} |", lines[1] + "---|"] + [line + f" {v} |" for line, v in zip(lines[2:], values)]
+    return "\n".join(out) + "\n"
+
+
 def markdown_table(table: dict[tuple[str, str, str], list[str]], systems: list[str],
                    columns: list[tuple[str, str]]) -> str:
     """A markdown table: one row per system, one column per (trials, backend), each cell

@@ -106,3 +106,23 @@ def test_gains_pair_each_seed_with_the_baselines_same_seed(tmp_path, capsys):
     assert out[2] == "| kd vs nokd | 1,2,3 | -13.3 ± 20.2 / -1.7 ± 22.5 % | n/a |"
     with pytest.raises(ProgramError, match="--relative-to"):
         results_table.main(["--gains", "true", "--systems", "kd", "--columns", "a:cosine", path])
+
+
+def test_hashes_name_each_rows_models_seed_by_seed(tmp_path, capsys):
+    path = tmp_path / "results.tsv"
+    header = RESULTS_HEADER + ["seed", "config_hash", "commit", "train_seconds", "samples_per_s", "date"]
+    rows = [["kd_seed2", "cosine", "dev", "6.00", "0.7", "0.8", "2", "b" * 64, "c", "1", "1", "d"],
+            ["kd_seed1", "cosine", "dev", "4.00", "0.5", "0.6", "1", "a" * 64, "c", "1", "1", "d"],
+            ["nokd_seed1", "cosine", "dev", "5.00", "0.5", "0.6", "1", "c" * 64, "c", "1", "1", "d"]]
+    path.write_text("\n".join("\t".join(r) for r in [header] + rows) + "\n")
+    results_table.main(["--aggregate-seeds", "true", "--hashes", "true", "--systems", "kd nokd",
+                        "--columns", "dev:cosine", str(path)])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("| config hash |") and out[1] == "|---|---|---|---|"
+    assert out[2].endswith(f"| {'a' * 12}, {'b' * 12} |") and out[3].endswith(f"| {'c' * 12} |")
+    results_table.main(["--hashes", "true", "--systems", "kd_seed2", "--columns", "dev:cosine", str(path)])
+    assert capsys.readouterr().out.splitlines()[2] == f"| kd_seed2 | 6.00 / 0.7 | {'b' * 12} |"
+    plain = tmp_path / "plain.tsv"
+    update_results_table(str(plain), ["x", "cosine", "dev", "1", "1", "1"])
+    with pytest.raises(DataError, match="no config_hash column"):
+        results_table.main(["--hashes", "true", "--systems", "x", "--columns", "dev:cosine", str(plain)])
