@@ -13,8 +13,8 @@ back-ends and scores with the recipe's steps, then appends the rows (atomically,
 time) and its merged configuration as studies/<name>/configs/<hash>.yaml. ``--max-minutes M``
 starts no training that the ledger's measured time (the mean training time of its finished
 systems, measured anew after each one, less the epochs a killed run left as checkpoints) says would
-end after M minutes from the runner's start (embedding and scoring, a few minutes, not counted);
-with nothing measured yet it starts one, which measures. Every system line says done / to run, with an estimate; the last line the ETA.
+end after M minutes from the runner's start, with the embedding and scoring time of the systems it
+has finished added; with nothing measured yet it starts one, which measures. Every system line says done / to run, with an estimate; the last line the ETA.
 """
 
 from __future__ import annotations
@@ -275,13 +275,16 @@ def main(argv=None) -> int:
         return 0
     os.makedirs(os.path.join(ledger_dir, "configs"), exist_ok=True)
     commit = git_commit()  # the code the rows come from: the checkout as the runner started
+    scoring = []  # minutes of embedding and scoring of each system this process ran
     for run in todo:
         elapsed, guess = (time.monotonic() - start) / 60, minutes_of(run)  # measured anew after each system
+        if guess is not None and scoring:
+            guess += sum(scoring) / len(scoring)  # the time after the training too, once measured
         if args.max_minutes > 0 and guess is not None and elapsed + guess > args.max_minutes:
             print(f"{args.study}: {run.name}: not started: it would end at about "
                   f"{elapsed + guess:.0f} min, past --max-minutes {args.max_minutes:g}", flush=True)
             continue
-        run_one(run, study, ledger, ledger_dir, commit, args)
+        scoring.append(run_one(run, study, ledger, ledger_dir, commit, args) / 60)
         print(f"{args.study}: {run.name}: rows appended to {ledger}", flush=True)
     left = [run for run in runs if not wanted <= done_rows(run)]
     print(f"{args.study}: {len(runs) - len(left)} of {len(runs)} done"
@@ -302,7 +305,9 @@ def backends_of(study: dict, trial: dict) -> list[str]:
     return backends
 
 
-def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, commit: str, args) -> None:
+def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, commit: str, args) -> float:
+    """Trains (or resumes, or finds finished) one system, embeds, scores, appends its rows; returns the
+    seconds spent after the training (embedding and scoring)."""
     config_path = os.path.join(ledger_dir, "configs", f"{run.hash[:16]}.yaml")
     if not os.path.exists(config_path):
         text = (f"# {run.name} of {ledger}: the merged configuration of config hash {run.hash}\n"
@@ -311,6 +316,7 @@ def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, commit: str, ar
     if not run.scored_as_is:
         os.makedirs(run.dir, exist_ok=True)
         sh(run.train_command(config_path, args.cuda_cmd))
+    trained_at = time.monotonic()
     # only the trial sets the ledger lacks: a set added to a finished study leaves the old rows as they were
     done = {(r[2], r[1]) for r in read_ledger(ledger) if r[7] == run.hash}
     trials = [t for t in study["trials"] if any((t["name"], b) not in done for b in backends_of(study, t))]
@@ -365,6 +371,7 @@ def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, commit: str, ar
             rows.append([run.name, backend, trial["name"], *values, str(run.seed), run.hash, commit, seconds,
                          samples_per_s, date])
     atomic_write_text(ledger, "".join("\t".join(r) + "\n" for r in [LEDGER_HEADER] + rows))
+    return time.monotonic() - trained_at
 
 
 if __name__ == "__main__":
