@@ -56,8 +56,8 @@ def main(argv=None) -> int:
         raise ProgramError("--gains true needs --relative-to NAME (and --aggregate-seeds true)")
     if args.gains:
         text = seed_gain_table(table, systems, columns, args.relative_to)
-        rows = [[s for k, s in seed_systems(table, name) if k in dict(seed_systems(table, args.relative_to))]
-                for name in systems]
+        base_seeds = {k for k, _ in seed_systems(table, args.relative_to)}  # the pairs seed_gain_table forms
+        rows = [[s for k, s in seed_systems(table, name) if k in base_seeds] for name in systems]
     elif args.aggregate_seeds:
         text = seed_markdown_table(table, systems, columns, args.relative_to or None)
         rows = [[s for _, s in seed_systems(table, name)] for name in systems]
