@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from sidkd.cli import ArgumentParser, ProgramError, run_main
 from sidkd.metrics.results import (append_column, markdown_table, read_config_hashes, read_results_table,
-                                   seed_gain_table, seed_markdown_table, seed_systems)
+                                   seed_gain_table, seed_markdown_table, seed_pairs,
+                                   seed_systems)
 
 
 def _names(text: str, option: str) -> list[str]:
@@ -56,8 +57,7 @@ def main(argv=None) -> int:
         raise ProgramError("--gains true needs --relative-to NAME (and --aggregate-seeds true)")
     if args.gains:
         text = seed_gain_table(table, systems, columns, args.relative_to)
-        base_seeds = {k for k, _ in seed_systems(table, args.relative_to)}  # the pairs seed_gain_table forms
-        rows = [[s for k, s in seed_systems(table, name) if k in base_seeds] for name in systems]
+        rows = [[s for _, s, _ in seed_pairs(table, name, args.relative_to)] for name in systems]
     elif args.aggregate_seeds:
         text = seed_markdown_table(table, systems, columns, args.relative_to or None)
         rows = [[s for _, s in seed_systems(table, name)] for name in systems]

@@ -16,7 +16,8 @@ from sidkd.errors import DataError
 from sidkd.io.datadir import atomic_write_text
 
 __all__ = ["RESULTS_HEADER", "update_results_table", "read_results_table", "markdown_table", "seed_systems",
-           "mean_std", "seed_markdown_table"]
+           "mean_std", "seed_markdown_table",
+           "seed_gain_table", "seed_pairs", "read_rows", "read_header_and_rows", "read_config_hashes", "append_column"]
 
 RESULTS_HEADER = ["system", "backend", "trials", "EER%", "minDCF(0.01)", "minDCF(0.001)"]
 
@@ -25,12 +26,18 @@ def read_rows(path: str, ledger: bool = False, header: list[str] | None = None) 
     """The rows under the header, each checked for its field count (errors name file:line);
     ``ledger``: more columns may follow the six of a results table; ``header``: exactly this one
     (a study ledger's). A missing or empty file has no rows yet."""
+    return read_header_and_rows(path, ledger, header)[1]
+
+
+def read_header_and_rows(path: str, ledger: bool = False,
+                         header: list[str] | None = None) -> tuple[list[str], list[list[str]]]:
+    """read_rows, with the header found (empty where the file is missing or empty)."""
     if not os.path.exists(path):
-        return []
+        return [], []
     with open(path, encoding="utf-8") as handle:
         lines = [line.rstrip("\n").split("\t") for line in handle if line.strip()]
     if not lines:
-        return []
+        return [], []
     found = lines[0]
     if header is not None and found != header:
         raise DataError(f"{path}: not a results ledger (header {found!r}, expected {header!r})")
@@ -39,7 +46,7 @@ def read_rows(path: str, ledger: bool = False, header: list[str] | None = None) 
     for number, fields in enumerate(lines[1:], start=2):
         if len(fields) != len(found):
             raise DataError(f"{path}:{number}: {len(fields)} fields, expected {len(found)}")
-    return lines[1:]
+    return found, lines[1:]
 
 
 def update_results_table(path: str, row: list[str]) -> None:
@@ -60,9 +67,7 @@ def read_results_table(path: str) -> dict[tuple[str, str, str], list[str]]:
 
 def read_config_hashes(path: str) -> dict[str, str]:
     """system -> its configuration hash, from a study ledger (the later row where a system has two)."""
-    rows = read_rows(path, ledger=True)
-    with open(path, encoding="utf-8") as handle:
-        header = handle.readline().rstrip("\n").split("\t")
+    header, rows = read_header_and_rows(path, ledger=True)
     if "config_hash" not in header:
         raise DataError(f"{path}: no config_hash column: not a study ledger (studies/<name>/results.tsv)")
     column = header.index("config_hash")
@@ -98,6 +103,12 @@ def seed_systems(table: dict[tuple[str, str, str], list[str]], name: str) -> lis
     pattern = re.compile(re.escape(name) + r"_seed(\d+)")
     found = {(int(m.group(1)), system) for system, _, _ in table if (m := pattern.fullmatch(system))}
     return sorted(found)
+
+
+def seed_pairs(table: dict[tuple[str, str, str], list[str]], name: str, base: str) -> list[tuple[int, str, str]]:
+    """(seed, system, base system) for each seed k that both ``<name>_seed<k>`` and ``<base>_seed<k>`` have."""
+    base_of = dict(seed_systems(table, base))
+    return [(k, system, base_of[k]) for k, system in seed_systems(table, name) if k in base_of]
 
 
 def mean_std(values: list[float]) -> tuple[float, float | None]:
@@ -166,14 +177,13 @@ def seed_gain_table(table: dict[tuple[str, str, str], list[str]], names: list[st
     and initialisation (the seed reaches every random stream), so the spread is the variant's own."""
     head = "| system | seeds | " + " | ".join(f"{trials} {backend}" for trials, backend in columns) + " |"
     lines = [head, "|---" * (len(columns) + 2) + "|"]
-    base_of = {k: system for k, system in seed_systems(table, base)}
 
     def spread(values: list[float]) -> str:
         mean, std = mean_std(values)
         return f"{mean:+.1f} ± {'n/a' if std is None else f'{std:.1f}'}"
 
     for name in names:
-        pairs = [(k, system, base_of[k]) for k, system in seed_systems(table, name) if k in base_of]
+        pairs = seed_pairs(table, name, base)
         cells = []
         for trials, backend in columns:
             eers, dcfs = [], []
