@@ -248,3 +248,34 @@ def test_order_by_seed_runs_every_system_of_a_seed_first(tmp_path):
     proc = subprocess.run([*command[:-1], "--dry-run", "true", command[-1]], cwd=tmp_path, env=env(),
                           capture_output=True, text=True)
     assert proc.returncode != 0 and "order 'random', expected one of" in proc.stdout + proc.stderr
+
+
+def test_max_minutes_counts_the_embedding_and_scoring_time_it_measured(tmp_path, monkeypatch):
+    """A system that trained in 1 min and then embedded and scored for 4 min: the next one, expected
+    to take 1 + 4 min, is not started under --max-minutes 4 (training alone would fit)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_study", os.path.join(REPO_ROOT, "local", "run_study.py"))
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    command = make_study(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    ran = []
+
+    def measured_run_one(run, study, ledger, ledger_dir, commit, args):
+        ran.append(run.name)
+        rows = runner.read_ledger(ledger)
+        for trial in study["trials"]:
+            for backend in runner.backends_of(study, trial):
+                rows.append([run.name, backend, trial["name"], "10.0", "0.5", "0.5", str(run.seed), run.hash,
+                             commit, "60", "50.0", "d"])
+        os.makedirs(ledger_dir, exist_ok=True)
+        runner.atomic_write_text(ledger, "".join("\t".join(r) + "\n" for r in [runner.LEDGER_HEADER] + rows))
+        return 240.0
+
+    monkeypatch.setattr(runner, "run_one", measured_run_one)
+    assert runner.main(["--max-minutes", "4", command[-1]]) == 0
+    assert ran == ["nokd_seed1"]
+    ran.clear()
+    assert runner.main(["--max-minutes", "6", command[-1]]) == 0  # a fresh process: training time only
+    assert ran == ["nokd_fast_seed1"]
