@@ -118,7 +118,9 @@ if stage_on 6; then
         --num-gselect $ivector_num_gselect --min-post $ivector_min_post exp/extractor $data/train exp/ivectors_train_crops
     fi
     for s in ${student_seeds:-none}; do
-      set="$rate_set seed=$s" sys=$v${suffix}_seed$s; [ $s != none ] || set=$rate_set sys=$v$suffix
+      # the *lda teacher targets' LDA as the back-end's: below the speakers of the training data
+      set="$rate_set loss.kd.lda.dim=$eval_lda"; sys=$v${suffix}_seed$s
+      [ $s != none ] && set="$set seed=$s" || sys=$v$suffix
       steps/train_student.sh --cmd "$cuda_cmd" --nnet-config conf/$v.yaml --set "$set" --num-procs $nnet_procs \
         --overwrite $overwrite $data/$student_train $teacher exp/$sys
     done

@@ -115,7 +115,8 @@ def test_the_recipe_variants_are_what_their_names_say(capsys):
         assert main(["--kind", kind, os.path.join(CONF, f"{name}.yaml"), *keys]) == 0
         return capsys.readouterr().out.split("\n")[:-1]
 
-    assert show("student_kd", "loss.kd.weight", "loss.kd.target") == ["1.0", "ivector"]
+    assert show("student_kd", "loss.kd.weight", "loss.kd.target") == ["1.0", "speaker_mean_lda"]
+    assert show("student_kd_whiten", "loss.kd.target") == ["ivector"]
     assert show("student_nokd", "loss.kd.weight") == ["0.0"]
     assert show("student_kd_whiten", "loss.kd.normalisation") == ["whiten"]
     for target in ("lda", "speaker_mean", "speaker_mean_lda", "crop", "crop_lda", "relation"):

@@ -88,5 +88,8 @@ def test_an_8khz_corpus_by_options_alone_after_a_failed_first_run(tmp_path):
     assert model["features"]["sample_rate"] == 8000 and model["features"]["fbank"]["high_freq"] == -400
     record = yaml.safe_load(open(os.path.join(recipe, "exp", "student_kd", "config.yaml")))
     assert record["config"]["features"]["sample_rate"] == 8000
+    # two training speakers: the teacher target's LDA follows recipe.conf's lda_dim (1), not the yaml's 4
+    assert record["config"]["loss"]["kd"]["target"] == "speaker_mean_lda"
+    assert record["config"]["loss"]["kd"]["lda"]["dim"] == 1
     table = open(os.path.join(recipe, "exp", "student_table.md")).read()
     assert "ivector" in table and "student_kd" in table
