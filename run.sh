@@ -119,8 +119,8 @@ if stage_on 6; then
     fi
     for s in ${student_seeds:-none}; do
       # the *lda teacher targets' LDA as the back-end's: below the speakers of the training data
-      set="$rate_set loss.kd.lda.dim=$eval_lda"; sys=$v${suffix}_seed$s
-      [ $s != none ] && set="$set seed=$s" || sys=$v$suffix
+      set="$rate_set loss.kd.lda.dim=$eval_lda" sys=$v$suffix
+      [ $s = none ] || set="$set seed=$s" sys=$v${suffix}_seed$s
       steps/train_student.sh --cmd "$cuda_cmd" --nnet-config conf/$v.yaml --set "$set" --num-procs $nnet_procs \
         --overwrite $overwrite $data/$student_train $teacher exp/$sys
     done
