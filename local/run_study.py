@@ -34,7 +34,7 @@ from sidkd.errors import DataError
 from sidkd.io.datadir import atomic_write_text
 from sidkd.metrics.results import RESULTS_HEADER, read_results_table, read_rows
 from sidkd.nnet.config import KINDS, defaults_for, load_config, merge, parse_overrides
-from sidkd.nnet.experiment import config_hash
+from sidkd.nnet.experiment import config_hash, file_digest
 from sidkd.nnet.teacher_targets import target_uses_crops
 
 LEDGER_HEADER = RESULTS_HEADER + ["seed", "config_hash", "commit", "train_seconds", "samples_per_s", "date"]
@@ -131,12 +131,16 @@ class Run:
         self.hash = config_hash(self.config, self.inputs)
 
     def _as_source(self, source: str) -> None:
-        """The source model dir as it is: its own configuration, hash and seed; nothing is trained."""
+        """The source model dir as it is: its own configuration and seed; nothing is trained. Its hash
+        is of the training record and of the weights: a source retrained on another machine (another
+        precision, other numbers) under the same configuration is another row, never an old one's."""
         record_path = os.path.join(source, "config.yaml")
         try:
             with open(record_path, encoding="utf-8") as handle:
                 record = yaml.safe_load(handle)
-            self.config, self.hash = record["config"], str(record["config_hash"])
+            self.config = record["config"]
+            weights = file_digest([os.path.join(source, "model.json"), os.path.join(source, "final.pt")])
+            self.hash = config_hash(self.config, {"trained_as": str(record["config_hash"]), "weights": weights})
         except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:
             raise DataError(f"{record_path}: cannot read the source's training record ({exc})") from None
         self.seed = int(self.config.get("seed", 0))
