@@ -496,6 +496,11 @@ def load_source(source_dir: str, which: str = "final.pt") -> tuple[dict, dict]:
     return desc, state
 
 
+def model_digest(model_dir: str) -> str:
+    """Digest of a trained model as it is (model.json and final.pt): what a transfer starts from."""
+    return file_digest([os.path.join(model_dir, "model.json"), os.path.join(model_dir, "final.pt")])
+
+
 def transfer_inputs(config: dict, source_dir: str, train_dir: str, long_dir: str | None,
                     teacher_rspec: str | None) -> dict:
     """What the transfer reads, with digests of their content (DIR/config.yaml's inputs:): the
@@ -507,8 +512,7 @@ def transfer_inputs(config: dict, source_dir: str, train_dir: str, long_dir: str
         ratio = float(config["replay"]["ratio"])
     except (TypeError, ValueError) as exc:
         raise DataError(f"replay.ratio {config['replay']['ratio']!r}: expected a number") from exc
-    inputs = {"source": source_dir, "source_digest": file_digest([os.path.join(source_dir, "model.json"),
-                                                                  os.path.join(source_dir, "final.pt")]),
+    inputs = {"source": source_dir, "source_digest": model_digest(source_dir),
               "train_data": train_dir, "train_data_digest": data_digest(train_dir)}
     if long_dir and (ratio > 0 or view.needs_long_data):
         inputs.update(long_data=long_dir, long_data_digest=data_digest(long_dir))
