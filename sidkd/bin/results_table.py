@@ -7,7 +7,8 @@ One row per --systems entry, one column per --columns entry (trials:backend), ea
 table, each cell the mean ± sample std of EER% / minDCF(0.01) over the seeds; --relative-to NAME
 adds the mean relative EER change against NAME's seed means over the columns (a study's ranking);
 --gains true with --relative-to NAME: each cell the change against NAME's model of the same seed,
-relative EER / relative minDCF(0.01) in %, mean ± sample std over the seeds both have.
+relative EER / relative minDCF(0.01) in %, mean ± sample std over the seeds both have; a last
+column, each seed's mean relative EER change over the columns, mean ± std over the seeds.
 --hashes true (a study ledger): a last column, the configuration hash (first 12 hex digits) of each
 row's models, seed by seed, so that every row is traceable to studies/<name>/configs/<hash>.yaml.
 e.g. python -m sidkd.bin.results_table --systems source,transfer_ce \\

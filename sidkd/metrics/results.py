@@ -174,9 +174,12 @@ def seed_gain_table(table: dict[tuple[str, str, str], list[str]], names: list[st
     ``<name>_seed<k>`` and ``<base>_seed<k>`` have, 100·(EER / EER_base − 1) and the same of
     minDCF(0.01) (%, negative is better); each cell "mean ± sample std of the EER changes / of the
     minDCF changes" over those seeds. Pairing by seed compares models that saw the same data order
-    and initialisation (the seed reaches every random stream), so the spread is the variant's own."""
-    head = "| system | seeds | " + " | ".join(f"{trials} {backend}" for trials, backend in columns) + " |"
-    lines = [head, "|---" * (len(columns) + 2) + "|"]
+    and initialisation (the seed reaches every random stream), so the spread is the variant's own.
+    A last column "EER vs <base>": for each seed, the mean of its EER changes over the columns both
+    models have; mean ± std of those over the seeds (a variant's overall effect, with its seed spread)."""
+    head = "| system | seeds | " + " | ".join(f"{trials} {backend}" for trials, backend in columns)
+    head += f" | EER vs {base} |"
+    lines = [head, "|---" * (len(columns) + 3) + "|"]
 
     def spread(values: list[float]) -> str:
         mean, std = mean_std(values)
@@ -185,9 +188,10 @@ def seed_gain_table(table: dict[tuple[str, str, str], list[str]], names: list[st
     for name in names:
         pairs = seed_pairs(table, name, base)
         cells = []
+        per_seed: dict[int, list[float]] = {k: [] for k, _, _ in pairs}  # seed -> its columns' EER changes
         for trials, backend in columns:
             eers, dcfs = [], []
-            for _, system, reference in pairs:
+            for k, system, reference in pairs:
                 if (system, backend, trials) not in table or (reference, backend, trials) not in table:
                     continue
                 own, ref = table[(system, backend, trials)], table[(reference, backend, trials)]
@@ -195,8 +199,11 @@ def seed_gain_table(table: dict[tuple[str, str, str], list[str]], names: list[st
                     a = _number(own[field], f"{system} {backend} {trials} {label}")
                     b = _number(ref[field], f"{reference} {backend} {trials} {label}")
                     out.append(100 * (a / b - 1) if b > 0 else float("nan"))
+                per_seed[k].append(eers[-1])
             cells.append(f"{spread(eers)} / {spread(dcfs)} %" + (f" (n={len(eers)})" if len(eers) != len(pairs) else "")
                          if eers else "n/a")
+        overall = [statistics.fmean(changes) for changes in per_seed.values() if changes]
+        cells.append(f"{spread(overall)} %" if overall else "n/a")
         seeds = ",".join(str(k) for k, _, _ in pairs) or "none"
         lines.append(f"| {name} vs {base} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
