@@ -176,7 +176,8 @@ def seed_gain_table(table: dict[tuple[str, str, str], list[str]], names: list[st
     minDCF changes" over those seeds. Pairing by seed compares models that saw the same data order
     and initialisation (the seed reaches every random stream), so the spread is the variant's own.
     A last column "EER vs <base>": for each seed, the mean of its EER changes over the columns both
-    models have; mean ± std of those over the seeds (a variant's overall effect, with its seed spread)."""
+    models have; mean ± std of those over the seeds (a variant's overall effect, with its seed spread),
+    followed by each seed's number of columns where some seed lacks one of them."""
     head = "| system | seeds | " + " | ".join(f"{trials} {backend}" for trials, backend in columns)
     head += f" | EER vs {base} |"
     lines = [head, "|---" * (len(columns) + 3) + "|"]
@@ -203,7 +204,10 @@ def seed_gain_table(table: dict[tuple[str, str, str], list[str]], names: list[st
             cells.append(f"{spread(eers)} / {spread(dcfs)} %" + (f" (n={len(eers)})" if len(eers) != len(pairs) else "")
                          if eers else "n/a")
         overall = [statistics.fmean(changes) for changes in per_seed.values() if changes]
-        cells.append(f"{spread(overall)} %" if overall else "n/a")
+        counts = [len(changes) for changes in per_seed.values() if changes]
+        # seeds averaged over different columns are not quite comparable: say so
+        partial = f" (columns per seed: {', '.join(map(str, counts))})" if set(counts) != {len(columns)} else ""
+        cells.append(f"{spread(overall)} %{partial}" if overall else "n/a")
         seeds = ",".join(str(k) for k, _, _ in pairs) or "none"
         lines.append(f"| {name} vs {base} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
