@@ -34,7 +34,7 @@ from sidkd.errors import DataError
 from sidkd.io.datadir import atomic_write_text
 from sidkd.metrics.results import RESULTS_HEADER, read_results_table, read_rows
 from sidkd.nnet.config import KINDS, defaults_for, load_config, merge, parse_overrides
-from sidkd.nnet.experiment import config_hash
+from sidkd.nnet.experiment import config_hash, model_digest
 from sidkd.nnet.teacher_targets import target_uses_crops
 
 LEDGER_HEADER = RESULTS_HEADER + ["seed", "config_hash", "commit", "train_seconds", "samples_per_s", "date"]
@@ -139,7 +139,6 @@ class Run:
             with open(record_path, encoding="utf-8") as handle:
                 record = yaml.safe_load(handle)
             self.config = record["config"]
-            from sidkd.nnet.transfer import model_digest
             self.hash = config_hash(self.config, {"trained_as": str(record["config_hash"]),
                                                   "weights": model_digest(source)})
         except (OSError, KeyError, TypeError, yaml.YAMLError) as exc:

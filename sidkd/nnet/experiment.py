@@ -27,8 +27,8 @@ import shutil
 
 from sidkd.errors import DataError
 
-__all__ = ["NEUTRAL", "CONFIG_FILE", "data_digest", "rspec_digest", "file_digest", "make_record", "config_hash",
-           "differences", "claim"]
+__all__ = ["NEUTRAL", "CONFIG_FILE", "data_digest", "model_digest", "rspec_digest", "file_digest", "make_record",
+           "config_hash", "differences", "claim"]
 
 CONFIG_FILE = "config.yaml"
 
@@ -55,6 +55,11 @@ def file_digest(paths: list[str]) -> str:
 def data_digest(data_dir: str) -> str:
     """The utterances and speakers a training reads from a data dir."""
     return file_digest([os.path.join(data_dir, name) for name in ("wav.scp", "utt2spk", "segments")])
+
+
+def model_digest(model_dir: str) -> str:
+    """A trained model as it is (model.json and final.pt): what a transfer starts from."""
+    return file_digest([os.path.join(model_dir, "model.json"), os.path.join(model_dir, "final.pt")])
 
 
 def rspec_digest(rspec: str) -> str:

@@ -73,7 +73,7 @@ from sidkd.nnet.data import (
     crop_or_repeat,
     load_teacher_vectors,
 )
-from sidkd.nnet.experiment import data_digest, file_digest, rspec_digest
+from sidkd.nnet.experiment import data_digest, model_digest, rspec_digest
 from sidkd.nnet.features import FeatureFrontEnd
 from sidkd.nnet.loop import StepResult, claim_directory, fit, init_session, make_optimizer, make_scheduler, seed_everything
 from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, long_short_kl, margin_at
@@ -494,11 +494,6 @@ def load_source(source_dir: str, which: str = "final.pt") -> tuple[dict, dict]:
     except (OSError, ValueError) as exc:
         raise DataError(f"{source_dir}/{which}: cannot read the source model ({exc})") from exc
     return desc, state
-
-
-def model_digest(model_dir: str) -> str:
-    """Digest of a trained model as it is (model.json and final.pt): what a transfer starts from."""
-    return file_digest([os.path.join(model_dir, "model.json"), os.path.join(model_dir, "final.pt")])
 
 
 def transfer_inputs(config: dict, source_dir: str, train_dir: str, long_dir: str | None,
