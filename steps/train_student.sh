@@ -10,7 +10,7 @@ Options:
   --nnet-config FILE   # network yaml or a variant of it (base: + differences; default: conf/student.yaml).
                        # Crop targets (loss.kd.target crop*): <teacher-scp> is steps/extract_crop_ivectors.sh's
                        # ivector.scp, its crops file beside it
-  --set 'KEY=VALUE ..' # settings over the yaml by dotted key, e.g. 'seed=3 optim.num_epochs=2'
+  --set 'KEY=VALUE ..' # settings over the yaml by dotted key, e.g. 'seed=3 optim.num_epochs=2 optim.average_last=1'
   --num-procs N        # >1: torchrun --nproc_per_node N (DistributedDataParallel)
   --num-threads N      # torch threads per process (default 0: the machine's cores / --num-procs)
   --resume true|false  # continue from the newest checkpoint (default true)

@@ -9,7 +9,9 @@ A variant file names its base and holds only its differences (as wespeaker's and
 The loader follows ``base`` down to a file without one, then merges upwards: defaults, the base,
 ..., the variant, then the command line's overrides, each a dotted key and a yaml value
 (``loss.kd.target=lda``, ``short_seconds=[0.5,2]``, ``seed=3``). Every key of every layer must be a
-known setting: a misspelt one would otherwise fall back to its default in silence.
+known setting: a misspelt one would otherwise fall back to its default in silence, and every
+number the training loop sizes itself by must be of its type and in its range (``check_values``),
+so that a bad value stops before anything starts rather than as a traceback hours later.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ import os
 
 from sidkd.errors import DataError
 
-__all__ = ["BASE_KEY", "KINDS", "defaults_for", "load_config", "parse_overrides", "merge", "check_keys"]
+__all__ = ["BASE_KEY", "KINDS", "defaults_for", "load_config", "parse_overrides", "merge", "check_keys",
+           "check_values"]
 
 KINDS = ("student", "transfer")
 
@@ -39,6 +42,98 @@ def merge(base: dict, over: dict) -> dict:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+# (dotted key, type, lowest allowed, whether the lowest is excluded): the settings a training sizes
+# itself by. "int": a whole number (a yaml bool is not one); "number": int or float; a key may be
+# null where its default is (data.chunks_per_epoch: null = the data's own length).
+VALUE_RULES = (
+    ("seed", "int", None, False),
+    ("optim.num_epochs", "int", 1, False),
+    ("optim.average_last", "int", 1, False),
+    ("optim.lr", "number", 0, True),
+    ("optim.final_lr", "number", 0, False),
+    ("optim.weight_decay", "number", 0, False),
+    ("optim.warmup_epochs", "number", 0, False),
+    ("optim.grad_clip", "number", 0, True),
+    ("optim.log_interval", "int", 1, False),
+    ("data.batch_size", "int", 1, False),
+    ("data.utts_per_speaker", "int", 1, False),
+    ("data.speaker_weight_power", "number", 0, False),
+    ("data.chunks_per_epoch", "int", 1, False),
+    ("data.num_workers", "int", 0, False),
+    ("features.sample_rate", "int", 1, False),
+    ("features.chunk_seconds", "number", 0, True),
+    ("model.width", "int", 1, False),
+    ("model.embedding_dim", "int", 1, False),
+    ("loss.aam.scale", "number", 0, True),
+    ("loss.aam.sub_centers", "int", 1, False),
+    ("loss.msce.scale", "number", 0, True),
+    ("loss.msce.sub_centers", "int", 1, False),
+    ("loss.kd.weight", "number", 0, False),
+    ("loss.kd.lda.dim", "int", 1, False),
+    ("loss.kl.weight", "number", 0, False),
+    ("loss.kl.temperature", "number", 0, True),
+)
+
+
+_MISSING = object()
+
+
+def _lookup(conf: dict, key: str):
+    node = conf
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _origin(key: str, layers: list[tuple[str, dict]]) -> str:
+    """The last layer that sets ``key`` (a file, or --set), else the code's defaults."""
+    for origin, layer in reversed(layers):
+        if _lookup(layer, key) is not _MISSING:
+            return "--set" if origin == "override" else origin
+    return "the defaults"
+
+
+def check_values(conf: dict, layers: list[tuple[str, dict]] | None = None) -> None:
+    """The merged configuration's numbers: each of VALUE_RULES of its type and range, and
+    optim.average_last <= optim.num_epochs, data.batch_size a multiple of data.utts_per_speaker.
+    The error names the key, the value, where it was set and what is allowed."""
+    layers = layers or []
+
+    def bad(key: str, value, allowed: str) -> DataError:
+        return DataError(f"{key}={value!r} (from {_origin(key, layers)}): not allowed; {allowed}")
+
+    for key, kind, low, open_low in VALUE_RULES:
+        value = _lookup(conf, key)
+        if value is _MISSING or (value is None and key == "data.chunks_per_epoch"):
+            continue
+        is_int = isinstance(value, int) and not isinstance(value, bool)
+        number = value
+        if isinstance(value, str):  # yaml reads 1e-3 (no dot) as text; the training reads it with float()
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+        is_number = is_int or (isinstance(number, float) and number == number and abs(number) != float("inf"))
+        want = "a whole number" if kind == "int" else "a number"
+        if low is not None:
+            want += f" {'>' if open_low else '>='} {low}"
+        if key == "data.chunks_per_epoch":
+            want += ", or null (the data's total duration over the crop length)"
+        if not (is_int if kind == "int" else is_number) or (
+                low is not None and (number <= low if open_low else number < low)):
+            raise bad(key, value, f"set it to {want}")
+    epochs, last = _lookup(conf, "optim.num_epochs"), _lookup(conf, "optim.average_last")
+    if epochs is not _MISSING and last is not _MISSING and last > epochs:
+        raise bad("optim.average_last", last, f"final.pt averages the last checkpoints of optim.num_epochs={epochs} "
+                                              f"epochs: set it to at most {epochs}")
+    batch, per_speaker = _lookup(conf, "data.batch_size"), _lookup(conf, "data.utts_per_speaker")
+    if batch is not _MISSING and per_speaker is not _MISSING and batch % per_speaker:
+        raise bad("data.batch_size", batch, f"a batch is whole groups of data.utts_per_speaker={per_speaker} "
+                                            f"crops of one speaker: set it to a multiple of {per_speaker}")
 
 
 def check_keys(conf: dict, defaults: dict, where: str, origin: str) -> None:
@@ -134,14 +229,18 @@ def defaults_for(kind: str) -> dict:
 def load_config(path: str | None, overrides: dict | None = None, defaults: dict | None = None) -> dict:
     """The merged configuration: ``defaults`` (the student's unless given), the yaml at ``path``
     with its ``base`` chain, then ``overrides`` (a nested dict, e.g. from parse_overrides). Unknown
-    keys in any layer are an error naming the file (or "override")."""
+    keys in any layer are an error naming the file (or "override"), as is a value out of its type or
+    range (check_values)."""
     if defaults is None:
         defaults = defaults_for("student")
     conf = copy.deepcopy(defaults)
-    for origin, layer in (_layers(path) if path else []):
+    layers = _layers(path) if path else []
+    for origin, layer in layers:
         check_keys(layer, defaults, "", origin)
         conf = merge(conf, layer)
     if overrides:
         check_keys(overrides, defaults, "", "override")
         conf = merge(conf, overrides)
+        layers.append(("override", overrides))
+    check_values(conf, layers)
     return conf

@@ -20,8 +20,10 @@ finds the training finished); another stops with an error naming every key that 
 from __future__ import annotations
 
 import copy
+import glob
 import hashlib
 import json
+import logging
 import os
 import shutil
 
@@ -32,11 +34,16 @@ __all__ = ["NEUTRAL", "CONFIG_FILE", "data_digest", "model_digest", "rspec_diges
 
 CONFIG_FILE = "config.yaml"
 
+log = logging.getLogger(__name__)
+
 # Keys that change how fast, not what: batches made ahead, loader processes, log lines.
 NEUTRAL = (("speed", "prefetch"), ("data", "num_workers"), ("optim", "log_interval"))
 
 # What a training writes into its directory (removed by overwrite; logs stay for the record).
 OUTPUTS = ("final.pt", "model.json", "checkpoints", CONFIG_FILE, "train_seconds")
+# What is made from the trained network inside its directory (exports, enrolments, the verify
+# threshold, embeddings): a new training removes them, so that none is taken for the new network's.
+DERIVED = ("*.onnx", "*.onnx.json", "*.ts", "verify.npz", "speakers", "xvectors_*")
 
 
 def file_digest(paths: list[str]) -> str:
@@ -140,26 +147,40 @@ def _write(path: str, record: dict) -> None:
                       + yaml.safe_dump(record, sort_keys=False))
 
 
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
 def _clear(out_dir: str) -> None:
     for name in OUTPUTS:
-        path = os.path.join(out_dir, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
+        _remove(os.path.join(out_dir, name))
+    derived = sorted({path for pattern in DERIVED for path in glob.glob(os.path.join(glob.escape(out_dir), pattern))})
+    for path in derived:
+        _remove(path)
+    if derived:
+        log.warning("%s: removed what the old network made: %s (export, embed, enrol and calibrate again with "
+                    "the new one)", out_dir, ", ".join(os.path.basename(p) for p in derived))
 
 
 def claim(out_dir: str, record: dict, resume: bool, overwrite: bool, write: bool = True) -> str:
     """Make ``out_dir`` the directory of the training ``record`` describes. Returns ``"done"`` (the
     same training finished earlier: final.pt is there), ``"resume"`` (the same training, resumable
     from its checkpoints) or ``"fresh"`` (a new start; old outputs removed). Only the writing process
-    (``write``, rank 0) writes or removes anything; the others take the same decision."""
+    (``write``, rank 0) writes or removes anything; the others take the same decision. A directory
+    with neither final.pt nor a checkpoint (a training that failed before its first epoch ended) is
+    fresh whatever its config.yaml says."""
     path = os.path.join(out_dir, CONFIG_FILE)
-    has_outputs = any(os.path.exists(os.path.join(out_dir, name)) for name in ("final.pt", "checkpoints"))
+    # a training that never finished an epoch left nothing to keep: its directory counts as fresh
+    checkpoints = os.path.join(out_dir, "checkpoints")
+    has_outputs = os.path.exists(os.path.join(out_dir, "final.pt")) or (
+        os.path.isdir(checkpoints) and any(name.endswith(".pt") for name in os.listdir(checkpoints)))
     if os.path.isfile(path):
         old = _read(path)
         diff = differences(old, record)
-        if diff and not overwrite:
+        if diff and not overwrite and has_outputs:
             raise DataError(f"{path}: {out_dir} holds a training of another configuration; differing keys "
                             f"(there -> asked): {'; '.join(diff)}. Choose another directory, or pass "
                             f"--overwrite true to train it again")

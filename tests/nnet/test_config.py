@@ -147,3 +147,44 @@ def test_asking_a_trained_system_for_another_target_names_the_key_and_overwrite_
     assert train_student.main(["--config", str(tmp_path / "student_kd_lda.yaml"), *common, "--overwrite", "true"]) == 0
     with open(os.path.join(out, "config.yaml")) as handle:
         assert yaml.safe_load(handle)["config"]["loss"]["kd"]["target"] == "lda"
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("optim.num_epochs=-1", "optim.num_epochs=-1 (from --set): not allowed; set it to a whole number >= 1"),
+    ("optim.num_epochs=two", "optim.num_epochs='two' (from --set): not allowed; set it to a whole number >= 1"),
+    ("optim.num_epochs=2.5", "optim.num_epochs=2.5 (from --set): not allowed; set it to a whole number >= 1"),
+    ("optim.num_epochs=2", "optim.average_last=3 (from {conf}/student.yaml): not allowed; final.pt averages the "
+                           "last checkpoints of optim.num_epochs=2 epochs: set it to at most 2"),
+    ("optim.lr=0", "optim.lr=0 (from --set): not allowed; set it to a number > 0"),
+    ("data.batch_size=true", "data.batch_size=True (from --set): not allowed; set it to a whole number >= 1"),
+    ("data.batch_size=10 data.utts_per_speaker=3", "data.batch_size=10 (from --set): not allowed; a batch is whole "
+                                                   "groups of data.utts_per_speaker=3 crops of one speaker: set it "
+                                                   "to a multiple of 3"),
+    ("data.chunks_per_epoch=0", "data.chunks_per_epoch=0 (from --set): not allowed; set it to a whole number >= 1, "
+                                "or null"),
+    ("loss.kd.lda.dim=0", "loss.kd.lda.dim=0 (from --set): not allowed; set it to a whole number >= 1"),
+])
+def test_every_value_is_checked_before_a_training_starts_naming_key_value_origin_and_range(setting, message):
+    with pytest.raises(DataError) as err:
+        load_config(os.path.join(CONF, "student_kd.yaml"), parse_overrides(setting))
+    assert message.format(conf=CONF) in str(err.value)
+
+
+def test_values_in_range_pass_and_a_bad_value_in_a_file_names_the_file(tmp_path):
+    config = load_config(os.path.join(CONF, "student_kd.yaml"),
+                         parse_overrides("optim.num_epochs=1 optim.average_last=1 optim.lr=1e-3 data.chunks_per_epoch=null"))
+    assert config["optim"]["num_epochs"] == 1 and config["data"]["chunks_per_epoch"] is None
+    bad = write(tmp_path / "bad.yaml", {"base": os.path.join(CONF, "student.yaml"), "optim": {"num_epochs": 0}})
+    with pytest.raises(DataError, match=r"optim.num_epochs=0 \(from .*bad\.yaml\): not allowed"):
+        load_config(bad)
+
+
+def test_train_student_refuses_a_bad_value_before_it_makes_its_directory(tmp_path):
+    from sidkd.bin import train_student
+
+    data, teacher = make_tiny_data(str(tmp_path))
+    out = tmp_path / "exp"
+    with pytest.raises(DataError, match=r"optim.num_epochs='two' \(from --set\)"):
+        train_student.main(["--config", os.path.join(CONF, "student_kd.yaml"), "--train-data", data,
+                            "--teacher-scp", teacher, "--dir", str(out), "--set", "optim.num_epochs=two"])
+    assert not out.exists()

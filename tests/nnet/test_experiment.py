@@ -138,3 +138,20 @@ def test_rspec_digest_follows_the_archives_an_scp_points_into(tmp_path):
     assert experiment.rspec_digest(teacher) != before
     shutil.copy(ark + ".bak", ark)
     assert experiment.rspec_digest(teacher) == before
+
+
+def test_a_directory_whose_training_failed_before_its_first_checkpoint_is_fresh(tmp_path):
+    """A first training that stopped before an epoch ended (say, the data had too few speakers for
+    a batch) leaves config.yaml and an empty checkpoints/: its fixed rerun, another configuration,
+    starts there without --overwrite; once a checkpoint exists the same rerun is refused."""
+    out = str(tmp_path / "exp")
+    first = experiment.make_record(config_with(data__batch_size=128), {"train_data": "d"}, {})
+    fixed = experiment.make_record(config_with(data__batch_size=8), {"train_data": "d"}, {})
+    assert experiment.claim(out, first, resume=True, overwrite=False) == "fresh"
+    os.makedirs(os.path.join(out, "checkpoints"))  # made, but the first epoch never ended
+    assert experiment.claim(out, fixed, resume=True, overwrite=False) == "fresh"
+    assert record(out)["config"]["data"]["batch_size"] == 8
+    os.makedirs(os.path.join(out, "checkpoints"))
+    open(os.path.join(out, "checkpoints", "epoch_1.pt"), "wb").close()
+    with pytest.raises(DataError, match=r"config.data.batch_size: 8 -> 128.*--overwrite true"):
+        experiment.claim(out, first, resume=True, overwrite=False)

@@ -50,7 +50,7 @@ def _ddp_worker(rank, world, port, data, teacher, out, results):
     os.environ.update({"RANK": str(rank), "WORLD_SIZE": str(world), "LOCAL_RANK": str(rank),
                        "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     torch.set_num_threads(1)
-    config = load_config(None, tiny_config(optim={**tiny_config()["optim"], "num_epochs": 1}))
+    config = load_config(None, tiny_config(optim={**tiny_config()["optim"], "num_epochs": 1, "average_last": 1}))
     _, model = train(config, data, out, teacher)
     results[rank] = {k: v.detach().clone() for k, v in model.named_parameters()}
     torch.distributed.destroy_process_group()
@@ -83,7 +83,7 @@ def test_resume_with_another_network_is_a_clear_error(tmp_path, standin_fbank_ba
 
     data, _ = make_tiny_data(str(tmp_path))
     conf = tiny_config(loss={"aam": {"margin": 0.2, "scale": 16.0}, "kd": {"weight": 0.0}})
-    conf["optim"] = {**conf["optim"], "num_epochs": 1}
+    conf["optim"] = {**conf["optim"], "num_epochs": 1, "average_last": 1}
     train(load_config(None, conf), data, str(tmp_path / "exp"))
     conf["model"] = {**conf["model"], "embedding_dim": 6}
     with pytest.raises(DataError, match=r"config.model.embedding_dim: 8 -> 6\. .*--overwrite true"):

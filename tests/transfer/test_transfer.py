@@ -181,7 +181,7 @@ def test_source_long_view_through_the_program(source, tmp_path, capfd):
     out = tmp_path / "src_view"
     argv = ["--config", str(conf_path), "--source", source_dir, "--train-data", data, "--long-data", data,
             "--dir", str(out), "--set", "loss.kl.long_view=source loss.kd.weight=0",
-            "--set", "optim.num_epochs=1 loss.msce.sub_centers=3"]
+            "--set", "optim.num_epochs=1 optim.average_last=1 loss.msce.sub_centers=3"]
     import logging
 
     root = logging.getLogger()
