@@ -65,6 +65,37 @@ def test_train_and_extract_steps(tmp_path, monkeypatch):
     assert proc.returncode != 0 and "no such file: exp/nothing/model.json" in proc.stdout
 
 
+def test_a_failed_training_shows_its_reason_and_its_fixed_rerun_needs_no_overwrite(tmp_path):
+    """The training's own error reaches the terminal (run.pl prints the log's last lines), and the
+    failed first run, which wrote config.yaml but no checkpoint, does not block the fixed rerun."""
+    recipe = tmp_path / "egs"
+    recipe.mkdir()
+    for name in ("steps", "utils"):
+        os.symlink(os.path.join(REPO_ROOT, name), recipe / name)
+    data, teacher = make_tiny_data(str(tmp_path))
+    os.symlink(os.path.join(REPO_ROOT, "tests", "nnet", "student_tiny.yaml"), recipe / "student.yaml")
+
+    import kaldiio
+
+    stranger = str(tmp_path / "stranger")  # teacher vectors of nobody in the data
+    with kaldiio.WriteHelper(f"ark,scp:{stranger}.ark,{stranger}.scp") as writer:
+        writer("zz", np.zeros(5, np.float32))
+
+    def train(teacher_scp):
+        return subprocess.run(["steps/train_student.sh", "--nnet-config", "student.yaml", "--set",
+                               "optim.num_epochs=1 optim.average_last=1", data, teacher_scp, "exp/s"], cwd=recipe,
+                              env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    failed = train(stranger + ".scp")
+    assert failed.returncode != 0 and (recipe / "exp/s/config.yaml").is_file()
+    assert "the last lines of exp/s/log/train.log" in failed.stdout
+    error = [line for line in open(recipe / "exp/s/log/train.log") if line.startswith("ERROR (train_student")]
+    assert error and "  | " + error[0] in failed.stdout and "no teacher vector for any" in error[0]
+    fixed = train(teacher.split(":", 1)[1])
+    assert fixed.returncode == 0, fixed.stdout[-3000:]
+    assert (recipe / "exp/s/final.pt").is_file()
+
+
 def _check_both_ranks_held_the_saved_parameters(model_dir, log):
     """After each epoch every torchrun process logs (via rank 0) a sha256 of its parameters: the two
     must agree with each other and with the parameters rank 0 saved in that epoch's checkpoint."""

@@ -70,3 +70,15 @@ def test_bad_usage(tmp_path):
     assert out.returncode != 0 and "empty job range" in out.stderr
     out = run_script("run.pl", "only.log", cwd=tmp_path)
     assert out.returncode != 0 and "usage" in out.stderr
+
+
+def test_a_failed_job_shows_the_last_lines_of_its_log_on_the_terminal(tmp_path):
+    """The reason reaches the terminal, not only the log's path: the job's own last lines, less
+    run.pl's header and footer, the older lines cut."""
+    script = "for i in $(seq 40); do echo line $i; done; echo 'ERROR (prog) data/x: the reason'; exit 3"
+    out = run_script("run.pl", "log/t.log", "bash", "-c", script, cwd=tmp_path)
+    assert out.returncode != 0
+    shown = out.stderr.split("run.pl: the last lines of log/t.log:\n", 1)[1].splitlines()
+    assert shown[-1] == "  | ERROR (prog) data/x: the reason"
+    assert shown[0] == "  | line 27" and len(shown) == 15
+    assert not any("# " in line for line in shown)

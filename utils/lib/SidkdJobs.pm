@@ -114,7 +114,24 @@ sub report {
     my @shown = @logs > 10 ? (@logs[0 .. 9], '...') : @logs;
     print STDERR "$prog: " . scalar(@$failed) . " / $n failed, logs are in " . join(' ', @shown) . "\n";
   }
+  print_tail($prog, $logs[0]);
   return 1;
+}
+
+# The last lines the (first) failed job wrote, less run.pl's own header and footer: the reason
+# reaches the terminal, not only the log's path.
+our $TAIL_LINES = 15;
+sub print_tail {
+  my ($prog, $log) = @_;
+  open(my $fh, '<', $log) or return;
+  my @lines = grep { !/^# (Accounting: |Ended \(code |Started at )/ && !/^#$/ } <$fh>;
+  close($fh);
+  shift @lines if @lines && $lines[0] =~ /^# /;  # the command line
+  return unless @lines;
+  my @tail = @lines > $TAIL_LINES ? @lines[-$TAIL_LINES .. -1] : @lines;
+  print STDERR "$prog: the last lines of $log:\n";
+  print STDERR "  | $_" for @tail;
+  print STDERR "\n" unless $tail[-1] =~ /\n$/;
 }
 
 1;
