@@ -49,9 +49,12 @@ if stage_on 0; then
   end_stage 0
 fi
 
-# Stage 1: MFCC (conf/mfcc.conf: Kaldi voxceleb v1) and energy VAD; unreadable utterances are named and dropped.
+# Stage 1: MFCC (conf/mfcc.conf: Kaldi voxceleb v1) and energy VAD; unreadable utterances are named and
+# dropped, with the trials that name them. Each data dir starts as stage 0 left it (a rerun after a
+# failure or after drops starts clean: utils/restore_data_dir.sh).
 if stage_on 1; then
   for name in $sets; do
+    utils/restore_data_dir.sh $data/$name
     steps/make_mfcc.sh --nj $nj --cmd "$train_cmd" --mfcc-config $mfcc_conf --write-utt2num-frames true $data/$name exp/make_mfcc/$name mfcc
     utils/fix_data_dir.sh $data/$name
     steps/compute_vad_decision.sh --nj $nj --cmd "$train_cmd" $data/$name exp/make_vad/$name mfcc

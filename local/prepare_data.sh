@@ -57,8 +57,13 @@ prepare_split() {
   local corpus=$1 train_dir=$2 test_dir=$3 lists
   [ -f "$corpus_root/$corpus/utt2spk" ] || { echo "$0: $corpus_root/$corpus/utt2spk not found" >&2; exit 1; }
   lists=$(split_lists "$corpus")
-  if [ -n "$(sort "$lists/$corpus.train.spk" "$lists/$corpus.test.spk" | uniq -d | head -1)" ]; then
-    echo "$0: speakers in both $lists/$corpus.train.spk and $lists/$corpus.test.spk" >&2; exit 1
+  local both
+  both=$(cat "$lists/$corpus.train.spk" "$lists/$corpus.test.spk" | awk '{ print $1 }' | LC_ALL=C sort | uniq -d)
+  if [ -n "$both" ]; then
+    echo "$0: $(echo "$both" | wc -l) speaker(s) in both $lists/$corpus.train.spk and $lists/$corpus.test.spk:" \
+      "$(echo "$both" | head -10 | xargs)$([ "$(echo "$both" | wc -l)" -le 10 ] || echo " ...");" \
+      "a speaker belongs to one side: delete it from one of the two lists" >&2
+    exit 1
   fi
   python local/prepare_corpus.py --spk-list "$lists/$corpus.train.spk" "$corpus_root/$corpus" "$train_dir"
   python local/prepare_corpus.py --spk-list "$lists/$corpus.test.spk" "$corpus_root/$corpus" "$test_dir"

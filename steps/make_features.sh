@@ -39,14 +39,8 @@ feat_config=${feat_config:-conf/${feat_type}.conf}
 for f in "$data/wav.scp" "$data/utt2spk" "$feat_config"; do
   [ -f "$f" ] || { echo "$prog: no such file $f" >&2; exit 1; }
 done
-# Missing or bad audio is not an error here: such utterances are skipped and counted below.
-utils/validate_data_dir.sh --no-text --no-feats --no-check-audio "$data"
-
-mkdir -p "$featdir" "$logdir"
-# Absolute, so that feats.scp works from any directory.
-featdir=$(cd "$featdir" && pwd)
-
-# Features that no longer match the audio must not survive next to the new ones.
+# Features that no longer match the audio must not survive next to the new ones, nor stop the
+# check below (an earlier failed run leaves an empty utt2num_frames).
 for f in feats.scp utt2num_frames vad.scp; do
   if [ -f "$data/$f" ]; then
     mkdir -p "$data/.backup"
@@ -54,6 +48,12 @@ for f in feats.scp utt2num_frames vad.scp; do
     echo "$prog: moved the old $data/$f to $data/.backup/"
   fi
 done
+# Missing or bad audio is not an error here: such utterances are skipped and counted below.
+utils/validate_data_dir.sh --no-text --no-feats --no-check-audio "$data"
+
+mkdir -p "$featdir" "$logdir"
+# Absolute, so that feats.scp works from any directory.
+featdir=$(cd "$featdir" && pwd)
 
 utils/split_data.sh "$data" "$nj"
 sdata=$data/split$nj
@@ -92,7 +92,7 @@ if [ "$num_skipped" -gt 0 ]; then
     echo "$prog: ERROR: $num_skipped of $num_in utterances failed, more than --max-fail-fraction $max_fail_fraction" >&2
     if grep -qh "skipping utterance .*: sample rate" "$logdir"/make_${feat_type}_${name}.*.log; then
       echo "$prog: the audio is not at the rate of $feat_config: resample it, or run the recipe at the audio's" \
-        "rate: ./run.sh --sample-rate <Hz> --stage 0 (it writes exp/conf_<Hz>/mfcc.conf and trains the students" \
+        "rate: ./run.sh --sample-rate <Hz> --stage 1 (it writes exp/conf_<Hz>/mfcc.conf and trains the students" \
         "at that rate; by hand: --sample-frequency and --high-freq of conf/mfcc.conf and conf/fbank.conf," \
         "features.sample_rate and features.fbank.high_freq of conf/student.yaml)" >&2
     fi

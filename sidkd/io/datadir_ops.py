@@ -298,7 +298,30 @@ def fix_data_dir(data: str, *, check_audio_files: bool = True) -> FixReport:
     report.utts_after = len(keep)
     if not keep:
         raise DataError(f"{data}: no utterance is left after fixing (the original files are in {backup})")
+    if os.path.isfile(path("trials")):
+        _filter_trials(path("trials"), keep, report)
     return report
+
+
+def _filter_trials(trials: str, keep: set[str], report: FixReport) -> None:
+    """Only the trials between two utterances still in the data dir: a trial naming one that was
+    dropped (audio unreadable, no features) has nothing to score, and every scorer would stop on it."""
+    lines, gone = [], set()
+    with open(trials, encoding="utf-8") as handle:
+        for line in handle:
+            fields = line.split()
+            if len(fields) >= 2 and not {fields[0], fields[1]} <= keep:
+                gone.update(u for u in fields[:2] if u not in keep)
+                continue
+            lines.append(line.rstrip("\n"))
+    if gone:
+        names = sorted(gone, key=c_key)
+        shown = ", ".join(repr(u) for u in names[:5]) + (", ..." if len(names) > 5 else "")
+        with open(trials, encoding="utf-8") as handle:
+            total = sum(1 for _ in handle)
+        report.removed.append(("trials", f"of {total} trials, those naming {len(names)} utterance(s) no longer in "
+                                         f"the data dir: {shown}", total - len(lines)))
+        _write_lines(trials, lines)
 
 
 def _copy_subset(src: str, dest: str, utts: list[str]) -> None:

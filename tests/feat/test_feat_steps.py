@@ -69,3 +69,44 @@ def test_feature_steps_skip_report_and_combine(tmp_path):
     sh(["steps/make_fbank.sh", "--nj", "1", "data/mini_fbank"], recipe)
     fbank = kaldiio.load_scp(str(recipe / "data" / "mini_fbank" / "feats.scp"))
     assert all(fbank[k].shape == (100, 80) for k in fbank) and len(fbank) == good
+
+
+def stage1(recipe, mfcc_conf="conf/mfcc.conf", max_fail="0.01"):
+    """run.sh's stage 1 for one data dir, as run.sh runs it."""
+    for args in (["utils/restore_data_dir.sh", "data/mini"],
+                 ["steps/make_mfcc.sh", "--nj", "2", "--mfcc-config", mfcc_conf, "--max-fail-fraction", max_fail,
+                  "data/mini"],
+                 ["utils/fix_data_dir.sh", "data/mini"]):
+        proc = sh(args, recipe, check=False)
+        if proc.returncode != 0:
+            return proc
+    return proc
+
+
+def test_stage1_reruns_after_its_own_failure_and_filters_the_trials(tmp_path):
+    """A first stage 1 at the wrong rate fails for every utterance and leaves an empty
+    utt2num_frames; the rerun at the right rate starts from the data dir stage 0 made (nothing
+    poisoned, no utterance lost). An utterance it cannot read leaves the trials with it, counted."""
+    recipe, data, good = make_recipe(tmp_path)
+    utts = sorted(line.split()[0] for line in open(data / "utt2spk"))
+    trials = [f"{a} {b} {'target' if a[:8] == b[:8] else 'nontarget'}" for i, a in enumerate(utts) for b in utts[i + 1:]]
+    (data / "trials").write_text("".join(t + "\n" for t in trials))
+    wrong = recipe / "mfcc8k.conf"
+    wrong.write_text(open(os.path.join(REPO, "conf", "mfcc.conf")).read() + "--sample-frequency=8000\n--high-freq=-400\n")
+    failed = stage1(recipe, mfcc_conf="mfcc8k.conf")
+    assert failed.returncode != 0 and "./run.sh --sample-rate <Hz> --stage 1" in failed.stdout
+    assert (data / "utt2num_frames").read_text() == ""  # what used to stop every rerun
+
+    rerun = stage1(recipe, max_fail="0.2")
+    assert rerun.returncode == 0, rerun.stdout[-3000:]
+    assert sorted(line.split()[0] for line in open(data / "utt2spk")) == [u for u in utts if "zz_missing" not in u]
+    dropped = sum("zz_missing" in t for t in trials)
+    assert (f"trials: removed {dropped}: of {len(trials)} trials, those naming 1 utterance(s) no longer in the "
+            f"data dir: '0487ba9b-zz_missing'") in rerun.stdout
+    assert (data / "trials").read_text().splitlines() == [t for t in trials if "zz_missing" not in t]
+    # stage 1 once more (say, after the missing file was found): from stage 0's data dir again
+    (tmp_path / "missing.flac").symlink_to(glob.glob(os.path.join(CORPORA, "speechcommands", "03401e93", "*.flac"))[0])
+    again = stage1(recipe)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert sorted(line.split()[0] for line in open(data / "utt2spk")) == utts
+    assert len((data / "trials").read_text().splitlines()) == len(trials)

@@ -373,5 +373,22 @@ def test_a_data_dir_at_another_rate_stops_make_mfcc_saying_what_to_change(tmp_pa
     proc = subprocess.run(["steps/make_mfcc.sh", "--nj", "1", "data/eight"], cwd=tmp_path, env=env(),
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
     assert proc.returncode != 0 and "2 of 2 utterances failed" in proc.stdout, proc.stdout
-    assert "run the recipe at the audio's rate: ./run.sh --sample-rate <Hz> --stage 0" in proc.stdout
+    assert "run the recipe at the audio's rate: ./run.sh --sample-rate <Hz> --stage 1" in proc.stdout
     assert "by hand: --sample-frequency and --high-freq of conf/mfcc.conf and conf/fbank.conf" in proc.stdout
+
+
+def test_a_speaker_in_both_split_lists_is_named(tmp_path):
+    from tests.recipe.tiny_corpus import make_tiny_corpora
+
+    for item in ("local", "utils", "path.sh"):
+        os.symlink(os.path.join(REPO_ROOT, item), tmp_path / item)
+    make_tiny_corpora(CORPORA, str(tmp_path / "corpora"), so_train=2, so_test=2, sc_train=2, sc_test=2, utts=3)
+    lists = tmp_path / "corpora" / "splits"
+    test_spk = (lists / "speechocean762.test.spk").read_text().split()
+    with open(lists / "speechocean762.train.spk", "a") as handle:
+        handle.write(test_spk[1] + "\n")
+    proc = subprocess.run(["local/prepare_data.sh", "--corpus-root", "corpora", "data"], cwd=tmp_path, env=env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert (f"1 speaker(s) in both corpora/splits/speechocean762.train.spk and "
+            f"corpora/splits/speechocean762.test.spk: {test_spk[1]}; a speaker belongs to one side") in proc.stderr
