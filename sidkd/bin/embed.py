@@ -8,19 +8,26 @@
 Keys are the wav.scp's, or each file's path as given (no whitespace). --output is a kaldiio
 wspecifier: ``ark,t:-`` (the default) writes ``key  [ v1 v2 ... ]`` lines to stdout, ``ark,scp:X.ark,X.scp``
 binary vectors with an index. The front end, chunking and network are those of
-steps/extract_embeddings.sh; audio at another rate than the model's is an error. Unreadable audio is
-skipped with a log line; when nothing could be read the exit status is 1.
+steps/extract_embeddings.sh. A recording that cannot be judged is skipped with a log line naming it
+and why, and the exit status is then 1 (the others' vectors are written): unreadable or broken
+(truncated) audio, another rate than the model's, several channels without --channel, or a refusal
+of the speech gate (less than --min-speech seconds of voiced speech, or a constant signal; see
+sidkd.feat.gate). Exit status 0 means every input has its vector.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
+from sidkd.bin._speech_gate import SpeechGate, add_gate_options
 from sidkd.cli import ArgumentParser, ProgramError, run_main
 from sidkd.io.audio import AudioReader
 from sidkd.io.datadir import read_scp
 from sidkd.nnet.engines import load_engine
+
+log = logging.getLogger("sidkd-embed")
 
 
 def main(argv=None) -> int:
@@ -30,6 +37,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", dest="model_dir", required=True, help="student model dir")
     add_engine_options(parser, "--model-file")
     add_crop_options(parser)
+    add_gate_options(parser)
     parser.add_argument("--wav-scp", default="", help="a wav.scp to embed instead of files")
     parser.add_argument("--output", default="ark,t:-", help="kaldiio wspecifier (default: text to stdout)")
     parser.add_argument("files", nargs="*", help="audio files")
@@ -51,9 +59,12 @@ def main(argv=None) -> int:
         def reader_for(opts):
             return AudioReader.from_files(args.files, opts)
     engine = load_engine(args.engine, args.model_dir, args.model_file)
-    done, _ = write_embeddings(engine, args.model_dir, reader_for, args.output, args)
+    done, skipped = write_embeddings(engine, args.model_dir, reader_for, args.output, args,
+                                     gate_for=lambda rate: SpeechGate(args, rate))
     sys.stdout.flush()
-    return 0 if done else 1
+    if skipped:
+        log.error("%d of %d recordings skipped (each named above): exit status 1", skipped, done + skipped)
+    return 1 if skipped else 0
 
 
 def cli() -> None:

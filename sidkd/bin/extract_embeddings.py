@@ -37,12 +37,17 @@ def add_crop_options(parser: ArgumentParser) -> None:
     parser.add_argument("--chunk-seconds", type=float, default=10.0, help="longest segment embedded at once")
 
 
-def write_embeddings(engine, model_dir: str, reader_for, wspecifier: str, args, device="cpu") -> tuple[int, int]:
-    """Embed what ``reader_for(audio_options)`` reads into ``wspecifier``; logs each skip; (done, skipped)."""
+def write_embeddings(engine, model_dir: str, reader_for, wspecifier: str, args, device="cpu",
+                     gate_for=None) -> tuple[int, int]:
+    """Embed what ``reader_for(audio_options)`` reads into ``wspecifier``; logs each skip; (done, skipped).
+    ``gate_for(sample_rate)``: a speech gate (sidkd.bin._speech_gate) whose refusals are skips."""
     frontend = frontend_from_config(engine.desc["features"])
-    reader = reader_for(model_audio_options(model_dir, frontend))
+    opts = model_audio_options(model_dir, frontend)
+    gate = gate_for(frontend.sample_rate) if gate_for else None
+    reader = reader_for(gate.audio_options(opts) if gate else opts)
+    utterances = gate.filter(reader.iter_with_errors()) if gate else reader.iter_with_errors()
     with ArchiveWriter(wspecifier) as writer:
-        done, skipped = embed_all(engine, frontend, reader.iter_with_errors(), writer.__setitem__, args.chunk_seconds,
+        done, skipped = embed_all(engine, frontend, utterances, writer.__setitem__, args.chunk_seconds,
                                   args.max_duration, args.crop_position, device)
     for utt, why in skipped:
         log.warning("skipping %s: %s", utt, why)

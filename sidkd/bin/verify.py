@@ -11,6 +11,12 @@ stores it with the training mean in DIR/verify.npz. enroll: embeds the recording
 DIR/speakers/NAME.npz. test (the default command): prints ``NAME FILE SCORE accept|reject`` per
 recording. Recordings are anything wav.scp takes (a path, or ``command |``); they are embedded
 whole, as steps/extract_embeddings.sh embeds utterances (same front end, network and chunking).
+
+Nothing is scored that cannot be judged: a recording that is unreadable, broken (truncated),
+multi-channel without --channel, at another rate than the model's, or refused by the speech gate
+(less than --min-speech seconds of voiced speech, or a constant signal; sidkd.feat.gate) makes
+``enroll`` store nothing and exit 1, and ``test`` print ``NAME FILE - refused`` for it (the others
+are scored) and exit 1. Each reason is logged with the file's name.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ COMMANDS = ("calibrate", "enroll", "test")
 
 
 def _model_options(parser: ArgumentParser) -> None:
+    from sidkd.bin._speech_gate import add_gate_options
     from sidkd.bin.extract_embeddings import add_engine_options
 
     parser.add_argument("--model", required=True, help="student model dir (model.json, final.pt; speakers/, verify.npz)")
     add_engine_options(parser, "--model-file")
+    add_gate_options(parser)
 
 
 def _engine(args):
@@ -40,17 +48,28 @@ def _engine(args):
     return load_engine(args.engine, args.model, args.model_file)
 
 
-def _embed_files(engine, args, files: list[str]):
-    """Raw embeddings (files, dim) with the recipe's front end and chunking, the network on ``engine``."""
-    import numpy as np
-
+def _embed_files(engine, args, files: list[str]) -> list:
+    """Per file, its raw embedding with the recipe's front end and chunking (the network on
+    ``engine``), or the DataError that kept it from being embedded: unreadable, broken, or refused
+    by the speech gate."""
+    from sidkd.bin._speech_gate import SpeechGate
     from sidkd.io.audio import read_audio
     from sidkd.nnet.embed import embed_utterance, model_audio_options
     from sidkd.nnet.trainer import frontend_from_config
 
     frontend = frontend_from_config(engine.desc["features"])
-    opts = model_audio_options(args.model, frontend)
-    return np.stack([embed_utterance(engine, frontend, read_audio(f, opts)) for f in files])
+    gate = SpeechGate(args, frontend.sample_rate)
+    opts = gate.audio_options(model_audio_options(args.model, frontend))
+    out = []
+    for path in files:
+        try:
+            samples = read_audio(path, opts)
+            gate.check(samples, path)
+        except DataError as exc:
+            out.append(exc)
+            continue
+        out.append(embed_utterance(engine, frontend, samples))
+    return out
 
 
 def _speaker_path(model_dir: str, name: str) -> str:
@@ -101,6 +120,8 @@ def calibrate(argv) -> int:
 
 
 def enroll(argv) -> int:
+    import numpy as np
+
     from sidkd.backend.verify import SpeakerModel, check_speaker_name
 
     parser = ArgumentParser(prog="verify enroll", description="store a speaker model from recordings")
@@ -111,15 +132,21 @@ def enroll(argv) -> int:
     name = check_speaker_name(args.name)
     engine = _engine(args)
     embeddings = _embed_files(engine, args, args.recordings)
+    errors = [e for e in embeddings if isinstance(e, DataError)]
+    if errors:
+        raise DataError(f"nothing enrolled: {len(errors)} of {len(embeddings)} recordings cannot be used; "
+                        + "; ".join(map(str, errors)))
     path = _speaker_path(args.model, name)
     if os.path.exists(path):
         log.warning("%s exists: replaced", path)
-    SpeakerModel(name, embeddings, list(args.recordings), engine.network_digest).save(path)
+    SpeakerModel(name, np.stack(embeddings), list(args.recordings), engine.network_digest).save(path)
     log.info("enrolled %s from %d recordings -> %s", name, len(args.recordings), path)
     return 0
 
 
 def test(argv) -> int:
+    import numpy as np
+
     from sidkd.backend.verify import Calibration, SpeakerModel, check_speaker_name, verification_scores
 
     parser = ArgumentParser(prog="verify test", description="score recordings against an enrolled speaker")
@@ -141,14 +168,27 @@ def test(argv) -> int:
         raise DataError(f"{speaker_path} was enrolled with another network than {engine.path}: enrol {name} again")
     if calibration.info.get("embedder") != engine.network_digest:
         raise DataError(f"{calibration_path} was calibrated for another network than {engine.path}: calibrate again")
-    scores = verification_scores(calibration.scorer(), speaker.embeddings, _embed_files(engine, args, args.recordings))
+    embedded = _embed_files(engine, args, args.recordings)
+    good = [i for i, result in enumerate(embedded) if not isinstance(result, DataError)]
+    scores = dict(zip(good, verification_scores(calibration.scorer(), speaker.embeddings,
+                                                np.stack([embedded[i] for i in good])))) if good else {}
     log.info("threshold %.6g (%s), speaker %s enrolled from %d recordings", calibration.threshold,
              calibration.info.get("criterion"), name, len(speaker.files))
-    for path, score in zip(args.recordings, scores):
+    refused = 0
+    for i, (path, result) in enumerate(zip(args.recordings, embedded)):
+        if isinstance(result, DataError):
+            refused += 1
+            log.error("%s", result)
+            print(f"{name} {path} - refused")
+            continue
+        score = scores[i]
         decision = "accept" if score >= calibration.threshold else "reject"
         print(f"{name} {path} {score:.9g} {decision}")
     sys.stdout.flush()
-    return 0
+    if refused:
+        log.error("%d of %d recordings refused (lines 'NAME FILE - refused'): exit status 1", refused,
+                  len(args.recordings))
+    return 1 if refused else 0
 
 
 def main(argv=None) -> int:

@@ -34,6 +34,7 @@ __all__ = [
     "compute_fbank",
     "num_frames",
     "frame_geometry",
+    "frame_log_energy",
     "mel_filterbank",
     "dct_matrix",
 ]
@@ -224,6 +225,39 @@ def _log_floored(x: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(x, FLOAT_EPSILON))
 
 
+def _dither_rng(count: int, opts: _SpectralOptions, rng: np.random.Generator | None) -> np.random.Generator | None:
+    if opts.dither != 0 and count:
+        return rng if rng is not None else np.random.default_rng(opts.dither_seed)
+    return rng
+
+
+def _dithered_frames(view: np.ndarray, block: slice, opts: _SpectralOptions,
+                     rng: np.random.Generator | None) -> np.ndarray:
+    """A block of frames copied from the view, dithered and with the DC offset removed."""
+    frames = np.array(view[block], dtype=_DTYPE)
+    if opts.dither != 0:
+        frames += rng.standard_normal(frames.shape, dtype=_DTYPE) * _DTYPE(opts.dither)
+    if opts.remove_dc_offset:
+        frames -= frames.mean(axis=1, keepdims=True)
+    return frames
+
+
+def frame_log_energy(samples: np.ndarray, opts: _SpectralOptions, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Raw log energy per frame (float64): MFCC's c0 with use-energy and raw-energy, without the
+    spectrum (what energy VAD reads)."""
+    view = _frame_view(samples, opts)
+    count = view.shape[0]
+    rng = _dither_rng(count, opts, rng)
+    out = np.empty(count)
+    for first in range(0, count, BLOCK_FRAMES):
+        block = slice(first, min(first + BLOCK_FRAMES, count))
+        frames = _dithered_frames(view, block, opts, rng)
+        out[block] = _log_floored(np.einsum("ij,ij->i", frames, frames, dtype=np.float64))
+    if opts.energy_floor > 0:
+        out = np.maximum(out, math.log(opts.energy_floor))
+    return out
+
+
 def _mel_energies(
     samples: np.ndarray, opts: _SpectralOptions, rng: np.random.Generator | None, use_power: bool = True
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -240,15 +274,10 @@ def _mel_energies(
     window = _window(opts.window_type, length, opts.blackman_coeff).astype(_DTYPE)
     mel = np.empty((count, opts.num_mel_bins), dtype=_DTYPE)
     log_energy = np.empty(count) if opts.use_energy else None
-    if opts.dither != 0 and count:
-        rng = rng if rng is not None else np.random.default_rng(opts.dither_seed)
+    rng = _dither_rng(count, opts, rng)
     for first in range(0, count, BLOCK_FRAMES):
         block = slice(first, min(first + BLOCK_FRAMES, count))
-        frames = np.array(view[block], dtype=_DTYPE)
-        if opts.dither != 0:
-            frames += rng.standard_normal(frames.shape, dtype=_DTYPE) * _DTYPE(opts.dither)
-        if opts.remove_dc_offset:
-            frames -= frames.mean(axis=1, keepdims=True)
+        frames = _dithered_frames(view, block, opts, rng)
         if opts.use_energy and opts.raw_energy:
             log_energy[block] = _log_floored(np.einsum("ij,ij->i", frames, frames, dtype=np.float64))
         if opts.preemphasis_coefficient != 0:

@@ -8,13 +8,20 @@ Samples come back as float32 on the 16-bit integer scale, rounded, as Kaldi read
 lossy file (Opus) is decoded to float, multiplied by 32768 and rounded, which is how the reference
 system's audio was made. A file whose sample rate differs from the expected one is an error unless
 resampling is asked for. Multi-channel audio follows Kaldi's rule: channel -1 (the default) expects
-mono and takes channel 0 with a warning otherwise; ``channel=N`` picks channel N.
+mono and takes channel 0 with a warning otherwise (an error with ``require_mono``, for tools whose
+user should choose); ``channel=N`` picks channel N.
+
+Broken files are errors, never short signals: a WAV whose header promises more sample frames than
+the file holds (truncated; libsndfile would quietly read what is there), and any decode that yields
+fewer frames than the file's header declares.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import os
+import struct
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,16 +47,65 @@ class AudioOptions:
     sample_rate: int = 16000
     resample: bool = False  # resample other rates instead of failing
     channel: int = -1  # -1: expect mono (channel 0 with a warning otherwise)
+    require_mono: bool = False  # with channel -1: several channels are an error, not a warning
     # what sets sample_rate, for the message when a file has another rate
     rate_from: str = ("the recipe's rate (./run.sh --sample-rate <Hz>; the features' --sample-frequency, "
                       "a network's features.sample_rate)")
 
 
+# A RIFF/WAVE data chunk size that streaming writers put in before they know the length.
+_UNKNOWN_WAV_SIZES = (0, 0xFFFFFFFF)
+
+
+def _wav_truncation(head: bytes, total: int) -> str:
+    """Why a RIFF/WAVE file of ``total`` bytes starting with ``head`` is truncated, or "" if it is
+    whole (or not a plain WAV). Walks the chunk headers up to the data chunk."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return ""
+    pos, block_align = 12, 0
+    while pos + 8 <= len(head):
+        chunk, size = head[pos:pos + 4], struct.unpack("<I", head[pos + 4:pos + 8])[0]
+        if chunk == b"fmt " and pos + 22 <= len(head):
+            block_align = struct.unpack("<H", head[pos + 20:pos + 22])[0]
+        if chunk == b"data":
+            if size in _UNKNOWN_WAV_SIZES:
+                return ""
+            held = total - (pos + 8)
+            if held >= size:
+                return ""
+            if block_align:
+                return (f"truncated: the header promises {size // block_align} sample frames, the file holds "
+                        f"{max(held, 0) // block_align}")
+            return f"truncated: the header promises {size} bytes of samples, the file holds {max(held, 0)}"
+        pos += 8 + size + (size & 1)
+    return "truncated: the file ends before its data chunk" if pos >= total else ""
+
+
+def _check_whole(data, what: str) -> None:
+    """DataError if ``data`` (a path or a BytesIO) is a WAV cut short."""
+    if isinstance(data, io.BytesIO):
+        buffer = data.getbuffer()
+        why = _wav_truncation(bytes(buffer[:1 << 16]), len(buffer))
+    else:
+        with open(data, "rb") as handle:
+            head = handle.read(1 << 16)
+        why = _wav_truncation(head, os.path.getsize(data))
+    if why:
+        raise DataError(f"{what}: {why}; the file is broken (an interrupted copy or download?): replace it")
+
+
 def _decode(data, what: str) -> tuple[np.ndarray, int]:
     try:
-        samples, rate = sf.read(data, dtype="float64", always_2d=True)
+        with sf.SoundFile(data) as handle:
+            declared = handle.frames
+            samples = handle.read(dtype="float64", always_2d=True)
+            rate = handle.samplerate
     except Exception as exc:  # soundfile raises several types for unreadable data
         raise DataError(f"{what}: cannot decode audio ({exc})") from exc
+    if samples.shape[0] < declared:
+        raise DataError(f"{what}: decoded {samples.shape[0]} sample frames, the header declares {declared}: "
+                        "the file is broken: replace it")
+    _check_whole(data, what)
     return samples, rate
 
 
@@ -71,8 +127,6 @@ def read_audio(value: str, opts: AudioOptions | None = None, key: str = "") -> n
         try:
             samples, rate = _decode(value, what)
         except DataError:
-            import os
-
             if not os.path.exists(value):
                 raise DataError(f"{what}: no such file") from None
             if os.path.getsize(value) == 0:
@@ -82,6 +136,9 @@ def read_audio(value: str, opts: AudioOptions | None = None, key: str = "") -> n
         raise DataError(f"{what}: no samples")
     num_channels = samples.shape[1]
     if opts.channel < 0:
+        if num_channels != 1 and opts.require_mono:
+            raise DataError(f"{what}: {num_channels} channels, expected mono: choose one with --channel N "
+                            f"(0 to {num_channels - 1})")
         if num_channels != 1:
             log.warning("%s has %d channels; using channel 0 (set --channel to choose)", what, num_channels)
         channel = 0

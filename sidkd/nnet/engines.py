@@ -6,7 +6,10 @@ Either engine maps the front end's features (n, frames, bins), mean-normalised a
 (n, dim) embeddings; the front end, cropping and chunking stay those of sidkd.nnet.embed, so the two
 engines differ only in the arithmetic of the network. ``network_digest`` names the trained network
 (the sha256 of its final.pt; an ONNX file carries the digest of the network it was exported from),
-so speakers enrolled and thresholds calibrated with one engine hold for the other.
+so speakers enrolled and thresholds calibrated with one engine hold for the other. An ONNX file
+is run only while it is the export of the model dir's current network: when the network file it was
+exported from (final.pt) is there and its digest differs (retrained since), it is refused with the
+command that exports it again. An ONNX file copied without its source (a deployment) runs as it is.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ class Engine:
         return path
 
     @classmethod
-    def digest_of(cls, path: str) -> str:
+    def digest_of(cls, path: str, model_dir: str) -> str:
         """The network's digest without loading it (calibration needs no network)."""
         raise NotImplementedError
 
@@ -75,10 +78,10 @@ class TorchEngine(Engine):
         from sidkd.nnet.trainer import load_embedder
 
         self.embedder, self.desc = load_embedder(model_dir, os.path.basename(self.path))
-        self.network_digest = self.digest_of(self.path)
+        self.network_digest = self.digest_of(self.path, model_dir)
 
     @classmethod
-    def digest_of(cls, path: str) -> str:
+    def digest_of(cls, path: str, model_dir: str) -> str:
         return file_digest(path)
 
     def to(self, device: str) -> Engine:
@@ -110,8 +113,20 @@ class OnnxRuntimeEngine(Engine):
             raise DataError(f"{sidecar}: cannot read the exported model's description ({exc}); export again") from None
 
     @classmethod
-    def digest_of(cls, path: str) -> str:
-        return cls._sidecar(path)["network_digest"]
+    def digest_of(cls, path: str, model_dir: str) -> str:
+        return cls._current(path, model_dir, cls._sidecar(path))
+
+    @staticmethod
+    def _current(path: str, model_dir: str, info: dict) -> str:
+        """The sidecar's network digest, checked against the model dir's network file of that name."""
+        digest = info["network_digest"]
+        source_name = os.path.basename(info.get("network") or TorchEngine.default_file)
+        source = os.path.join(model_dir, source_name)
+        if os.path.isfile(source) and file_digest(source) != digest:
+            raise DataError(f"{path} was exported from another network than the current {source} (retrained "
+                            f"since): re-export: python -m sidkd.bin.export_student --format onnx --model-dir "
+                            f"{model_dir} --model {source_name} --out {path}")
+        return digest
 
     def __init__(self, model_dir: str, model_file: str | None = None):
         super().__init__(model_dir, model_file)
@@ -120,7 +135,7 @@ class OnnxRuntimeEngine(Engine):
         except ImportError:
             raise DataError("--engine onnxruntime needs onnxruntime: pip install onnxruntime (sidkd's onnx extra)") from None
         info = self._sidecar(self.path)
-        self.desc, self.network_digest = info["model"], info["network_digest"]
+        self.desc, self.network_digest = info["model"], self._current(self.path, model_dir, info)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = torch.get_num_threads()  # as many threads as torch would take
         self.session = onnxruntime.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
@@ -143,4 +158,4 @@ def load_engine(name: str, model_dir: str, model_file: str | None = None) -> Eng
 def engine_digest(name: str, model_dir: str, model_file: str | None = None) -> str:
     """The digest ``load_engine(...).network_digest`` would give, read without loading the network."""
     engine = _engine_class(name)
-    return engine.digest_of(engine.network_file(model_dir, model_file))
+    return engine.digest_of(engine.network_file(model_dir, model_file), model_dir)

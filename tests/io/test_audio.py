@@ -100,3 +100,74 @@ def test_reader_segments_and_errors(tmp_path):
     with pytest.raises(DataError, match="beyond the end"):
         reader.read("d")
     np.testing.assert_array_equal(reader.read("a"), samples[:8000])
+
+
+def _riff_wav(data: bytes, declared: int, extra_chunk: bytes = b"") -> bytes:
+    """A 16-bit mono 16 kHz WAV written out by hand: RIFF header, an optional chunk, fmt, data."""
+    import struct
+
+    fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, 16000, 32000, 2, 16)
+    body = b"WAVE" + extra_chunk + fmt + struct.pack("<4sI", b"data", declared) + data
+    return struct.pack("<4sI", b"RIFF", len(body)) + body
+
+
+@pytest.mark.parametrize("extra", [b"", b"LIST\x05\x00\x00\x00INFOx\x00"])  # an odd-sized chunk is padded
+def test_truncated_wav_is_an_error_naming_the_frames(tmp_path, extra):
+    samples = pcm16(tone(0.1)).tobytes()  # 1600 frames
+    whole = tmp_path / "whole.wav"
+    whole.write_bytes(_riff_wav(samples, len(samples), extra))
+    assert read_audio(str(whole)).size == 1600
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(_riff_wav(samples[:100], len(samples), extra))  # the header still promises 1600
+    with pytest.raises(DataError, match=r"cut.wav: truncated: the header promises 1600 sample frames, the file holds 50;"
+                                        r" the file is broken"):
+        read_audio(str(cut))
+    # through a pipe too
+    with pytest.raises(DataError, match="truncated: the header promises 1600 sample frames, the file holds 50"):
+        read_audio(f"cat {cut} |")
+    # a streaming writer's unknown size (0xFFFFFFFF) is not a promise
+    stream = tmp_path / "stream.wav"
+    stream.write_bytes(_riff_wav(samples, 0xFFFFFFFF, extra))
+    assert read_audio(str(stream)).size > 0
+
+
+def test_a_real_wav_cut_after_100_bytes_is_refused(tmp_path):
+    path = tmp_path / "a.wav"
+    sf.write(str(path), pcm16(tone(1.0)), 16000, subtype="PCM_16")
+    (tmp_path / "b.wav").write_bytes(path.read_bytes()[:100])
+    with pytest.raises(DataError, match="b.wav: truncated: the header promises 16000 sample frames, the file holds 28"):
+        read_audio(str(tmp_path / "b.wav"))
+
+
+def test_decode_with_fewer_frames_than_declared_is_an_error(tmp_path, monkeypatch):
+    import sidkd.io.audio as audio
+
+    class ShortDecoder:  # a decoder that stops early, as some damaged compressed files do
+        frames, samplerate = 100, 16000
+
+        def __init__(self, data):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self, dtype, always_2d):
+            return np.zeros((60, 1))
+
+    path = tmp_path / "x.flac"
+    path.write_bytes(b"whatever")
+    monkeypatch.setattr(audio.sf, "SoundFile", ShortDecoder)
+    with pytest.raises(DataError, match="x.flac: decoded 60 sample frames, the header declares 100"):
+        read_audio(str(path))
+
+
+def test_require_mono_makes_several_channels_an_error(tmp_path):
+    stereo = np.stack([pcm16(tone(0.2)), pcm16(tone(0.2, freq=300))], axis=1)
+    path = str(tmp_path / "st.wav")
+    sf.write(path, stereo, 16000, subtype="PCM_16")
+    with pytest.raises(DataError, match=r"st.wav: 2 channels, expected mono: choose one with --channel N \(0 to 1\)"):
+        read_audio(path, AudioOptions(require_mono=True))
+    np.testing.assert_array_equal(read_audio(path, AudioOptions(require_mono=True, channel=1)), stereo[:, 1])

@@ -1,0 +1,69 @@
+"""Shared by verify and sidkd-embed: recordings read strictly (mono or a chosen channel, the model's
+rate, whole files) and passed through the speech gate (sidkd.feat.gate) before any network sees
+them. A recording that fails either way comes back as an error naming it; nothing is padded into a
+score."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from sidkd.cli import ArgumentParser
+from sidkd.errors import DataError
+from sidkd.feat.gate import GateOptions, measure_speech, refusal
+from sidkd.feat.spectral import MfccOptions
+from sidkd.feat.vad import VadOptions
+from sidkd.io.audio import AudioOptions
+
+CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "conf")
+
+
+def add_gate_options(parser: ArgumentParser) -> None:
+    defaults = GateOptions()
+    parser.add_argument("--min-speech", type=float, default=defaults.min_speech,
+                        help="seconds of voiced speech a recording needs to be scored")
+    parser.add_argument("--min-energy-range-db", type=float, default=defaults.min_energy_range_db,
+                        help="least spread of the voiced frames' energy (below: a constant signal, not speech)")
+    parser.add_argument("--vad-config", default=os.path.join(CONF_DIR, "vad.conf"),
+                        help="energy VAD options (default: the recipe's conf/vad.conf)")
+    parser.add_argument("--mfcc-config", default=os.path.join(CONF_DIR, "mfcc.conf"),
+                        help="framing of the VAD's energy (default: the recipe's conf/mfcc.conf; the rate is the model's)")
+    parser.add_argument("--channel", type=int, default=-1, help="channel of multi-channel audio (-1: expect mono)")
+
+
+class SpeechGate:
+    """The gate at a model's sample rate, from the options add_gate_options put on the command line."""
+
+    def __init__(self, args, sample_rate: int):
+        for path in (args.vad_config, args.mfcc_config):
+            if not os.path.isfile(path):
+                raise DataError(f"{path}: no such file (the speech gate's VAD options; give --vad-config and "
+                                "--mfcc-config)")
+        if args.min_speech < 0 or args.min_energy_range_db < 0:
+            raise DataError("--min-speech and --min-energy-range-db must be >= 0")
+        self.options = GateOptions(args.min_speech, args.min_energy_range_db)
+        self.vad = VadOptions.from_config(args.vad_config)
+        self.frames = MfccOptions.from_config(args.mfcc_config, [f"--sample-frequency={sample_rate}"])
+        self.channel = args.channel
+
+    def audio_options(self, opts: AudioOptions) -> AudioOptions:
+        opts.channel, opts.require_mono = self.channel, True
+        return opts
+
+    def check(self, samples: np.ndarray, what: str) -> None:
+        """DataError naming ``what`` when the recording cannot be judged."""
+        why = refusal(measure_speech(samples, self.frames, self.vad), self.options)
+        if why:
+            raise DataError(f"{what}: refused, not scored: {why}")
+
+    def filter(self, utterances: Iterable) -> Iterator:
+        """(utt, samples, error) triples with the refused ones turned into errors."""
+        for utt, samples, error in utterances:
+            if error is None:
+                try:
+                    self.check(samples, utt)
+                except DataError as exc:
+                    samples, error = None, exc
+            yield utt, samples, error
