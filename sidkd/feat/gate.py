@@ -11,7 +11,7 @@ voiced frame (every frame sits at the log floor, below the VAD's threshold), nor
 Defaults, chosen on training speakers (the recipe's data/sc_train, 2,608 one-second words; stated
 with their measurements in docs/verify.md): ``min_speech`` 0.15 s refuses 2 of them (0.08 %); the
 energy range of their voiced frames is at least 1.4 dB, a pure tone's about 0 dB and stationary
-white noise's about 0.8 dB (400-sample frames), so the floor is 1 dB.
+white noise's 0.7 dB (400-sample frames; bench/speech_gate.py), so the floor is 1 dB.
 """
 
 from __future__ import annotations

@@ -284,3 +284,16 @@ def test_a_retraining_with_overwrite_removes_what_the_old_network_made(model, tr
         verify.main(["--model", str(other), "--engine", "onnxruntime", "--name", "alice", good])
     with pytest.raises(DataError, match=r"verify\.npz: no such file; run 'python -m sidkd\.bin\.verify calibrate'"):
         verify.main(["--model", str(other), "--name", "alice", good])
+
+
+def test_an_installed_copy_without_the_recipe_conf_gates_with_kaldi_defaults(model, bad_inputs, capsys):
+    """--vad-config '' --mfcc-config '' (what an installed sidkd without the recipe's conf/ gets): Kaldi's
+    default VAD (threshold 5.0) and framing, said in the log; silence is still refused, speech scored."""
+    work, model_dir, good = model
+    status, lines, log = run_verify(capsys, "--model", str(model_dir), "--name", "alice", "--vad-config", "",
+                                    "--mfcc-config", "", good, bad_inputs["silence"][0])
+    assert status == 1 and lines[1] == f"alice {bad_inputs['silence'][0]} - refused"
+    assert lines[0].split()[3] in ("accept", "reject")
+    assert "speech gate: Kaldi's default VAD options and framing" in log
+    with pytest.raises(DataError, match=r"nope.conf: no such file \(the speech gate's VAD options"):
+        run_verify(capsys, "--model", str(model_dir), "--name", "alice", "--vad-config", "nope.conf", good)
