@@ -15,6 +15,8 @@ extra_train_corpora="librispeech_subset:ls"  # space-separated corpus:prefix pai
 short_corpus=speechcommands               # "" to skip the short-speech sets
 test_fraction=0.2                         # only for corpora without split lists
 min_test_utts=8
+trials_all_pairs_max_utts=0               # a test set larger than this gets sampled trials (0: all pairs)
+trials_per_utt="10 10"                    # the sample's target and nontarget partners per utterance
 help_message="Usage: $0 [options] DATA
   --corpus-root DIR           folder holding the corpora ($corpus_root)
   --splits-dir DIR            speaker lists <corpus>.{train,test}.spk (default CORPUS_ROOT/splits)
@@ -22,7 +24,9 @@ help_message="Usage: $0 [options] DATA
   --extra-train-corpora LIST  'corpus:prefix ...' added whole to train ($extra_train_corpora)
   --short-corpus NAME         short-speech corpus for sc_train/sc_test ($short_corpus)
   --test-fraction F           test share for a corpus without split lists ($test_fraction)
-  --min-test-utts N           test speakers need this many utterances ($min_test_utts)"
+  --min-test-utts N           test speakers need this many utterances ($min_test_utts)
+  --trials-all-pairs-max-utts N  beyond N test utterances, sampled trials (local/make_trials.py; 0: all pairs)
+  --trials-per-utt 'T M'      target and nontarget partners per utterance of the sample ($trials_per_utt)"
 . utils/parse_options.sh
 
 if [ $# -ne 1 ]; then echo "$help_message" >&2; exit 1; fi
@@ -67,7 +71,8 @@ prepare_split() {
   fi
   python local/prepare_corpus.py --spk-list "$lists/$corpus.train.spk" "$corpus_root/$corpus" "$train_dir"
   python local/prepare_corpus.py --spk-list "$lists/$corpus.test.spk" "$corpus_root/$corpus" "$test_dir"
-  python local/make_trials.py "$test_dir" "$test_dir/trials"
+  python local/make_trials.py --all-pairs-max-utts "$trials_all_pairs_max_utts" \
+    --targets-per-utt "${trials_per_utt% *}" --nontargets-per-utt "${trials_per_utt#* }" "$test_dir" "$test_dir/trials"
 }
 
 prepare_split "$long_corpus" "$data/local/${long_corpus}_train" "$data/test"
