@@ -9,6 +9,7 @@ Options:
   --test-scp SCP      the test side's vectors (default: <enrol-scp>: both sides from one extraction)
   --trials-name NAME  the trial set's name in exp/results.tsv (default: the trials file's folder name)
   --top-n N           AS-norm cohort scores per side (default 300)
+  --max-cohort N      AS-norm cohort vectors used at most (default 0: all the training vectors)
   --results FILE      the table the rows go to (default exp/results.tsv)
   --asnorm true|false also the AS-normed scores (default true)
   --plot true|false   a DET plot of the back-ends, <out-dir>/det.png (default true)
@@ -17,6 +18,7 @@ set -euo pipefail
 test_scp=
 trials_name=
 top_n=300
+max_cohort=0
 results=exp/results.tsv
 asnorm=true
 plot=true
@@ -36,10 +38,10 @@ steps/score_plda.sh --cmd "$cmd" --results "$results" --system "$sys" --backend 
   "$plda_dir" "$eval_scp" "$test_scp" "$trials" "$out/plda"
 names=(cosine "$plda") scores=("$out/cosine/scores" "$out/plda/scores")
 if [ "$asnorm" = true ]; then
-  steps/score_norm.sh --cmd "$cmd" --scorer cosine --top-n "$top_n" --trials "$trials" \
+  steps/score_norm.sh --cmd "$cmd" --scorer cosine --top-n "$top_n" --max-cohort "$max_cohort" --trials "$trials" \
     --results "$results" --system "$sys" --backend cosine+asnorm --trials-name "$name" \
     "$train_scp" "$eval_scp" "$test_scp" "$out/cosine/scores" "$out/cosine_asnorm"
-  steps/score_norm.sh --cmd "$cmd" --scorer plda --model-dir "$plda_dir" --top-n "$top_n" \
+  steps/score_norm.sh --cmd "$cmd" --scorer plda --model-dir "$plda_dir" --top-n "$top_n" --max-cohort "$max_cohort" \
     --trials "$trials" --results "$results" --system "$sys" --backend "$plda+asnorm" --trials-name "$name" \
     "$train_scp" "$eval_scp" "$test_scp" "$out/plda/scores" "$out/plda_asnorm"
   names=(cosine cosine+asnorm "$plda" "$plda+asnorm")

@@ -6,6 +6,7 @@ cmd=run.pl
 scorer=cosine                  # cosine | plda: how enrolment/test vectors are scored against the cohort
 model_dir=                     # dir with mean.npz (cosine), or mean.npz [lda.npz] plda.npz (plda)
 top_n=300                      # cohort scores kept per side
+max_cohort=0                   # a larger cohort is cut to this many vectors (0: whole; apply_as_norm)
 enrolment=
 normalize_length=true
 length_norm=true
@@ -26,6 +27,7 @@ Options:
   --scorer <cosine|plda>         # default: $scorer
   --model-dir <dir>              # default: the directory of <in-scores>
   --top-n <n>                    # default: $top_n
+  --max-cohort <n>               # cohort vectors used at most (default: $max_cohort, all)
   --enrolment <file>             # lines 'enroll-id utt1 utt2 ...' (default: none)
   --trials <file> --results <file> --system <name> --backend <name> --trials-name <name>"
 
@@ -66,7 +68,7 @@ done
 mkdir -p "$dir/log"
 
 $cmd "$dir/log/apply_as_norm.log" \
-  python -m sidkd.bin.apply_as_norm --scorer="$scorer" $model_opts --top-n="$top_n" \
+  python -m sidkd.bin.apply_as_norm --scorer="$scorer" $model_opts --top-n="$top_n" --max-cohort="$max_cohort" \
     ${enrolment:+--enrolment="$enrolment"} \
     "scp:$cohort" "scp:$enrol_scp" "scp:$test_scp" "$in_scores" "$dir/scores"
 

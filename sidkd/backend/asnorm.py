@@ -14,7 +14,7 @@ import numpy as np
 
 from sidkd.errors import DataError
 
-__all__ = ["top_n_stats", "as_norm", "scorer_cohort_stats"]
+__all__ = ["top_n_stats", "as_norm", "scorer_cohort_stats", "evenly_spaced"]
 
 _BLOCK_ROWS = 2048
 
@@ -35,6 +35,13 @@ def top_n_stats(cohort_scores: Callable[[np.ndarray], np.ndarray], num_rows: int
         top = -np.partition(-matrix, n - 1, axis=1)[:, :n]
         means[rows], stds[rows] = top.mean(axis=1), top.std(axis=1)
     return means, stds
+
+
+def evenly_spaced(num: int, size: int) -> np.ndarray:
+    """``size`` of the indices 0..num-1, evenly spaced (floor(k num / size)); all when size >= num."""
+    if size >= num:
+        return np.arange(num)
+    return (np.arange(size) * num) // size
 
 
 def as_norm(scores, enrol_mean, enrol_std, test_mean, test_std) -> np.ndarray:

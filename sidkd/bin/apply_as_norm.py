@@ -3,12 +3,15 @@
 Usage: python -m sidkd.bin.apply_as_norm [options] COHORT-RSPECIFIER ENROL-RSPECIFIER TEST-RSPECIFIER SCORES-IN SCORES-OUT
 Each enrol id and test utterance of SCORES-IN is scored against every cohort vector with --scorer
 (cosine, or plda with --plda and the same --mean/--lda options used for the raw scores); the mean
-and standard deviation of its --top-n best cohort scores normalise the trial score.
+and standard deviation of its --top-n best cohort scores normalise the trial score. The cost is
+(enrolments + test utterances) x cohort vectors: with --max-cohort N a larger cohort is cut to N
+vectors evenly spaced in key order (every speaker's share kept, deterministic), so that it stays
+linear in the trial sets as the training data grows.
 """
 
 import logging
 
-from sidkd.backend.asnorm import as_norm, scorer_cohort_stats
+from sidkd.backend.asnorm import as_norm, evenly_spaced, scorer_cohort_stats
 from sidkd.backend.scoring import (
     add_scorer_options,
     enrol_groups,
@@ -28,6 +31,8 @@ def main(argv=None) -> int:
     parser.add_argument("--plda", default="", help="PLDA model (.npz) for --scorer=plda")
     add_scorer_options(parser, plda_option=True)
     parser.add_argument("--top-n", type=int, default=300, help="cohort scores kept per side")
+    parser.add_argument("--max-cohort", type=int, default=0,
+                        help="a cohort of more vectors is cut to this many, evenly spaced in key order (0: whole)")
     parser.add_argument("--enrolment", default="", help="enrolment file: 'enroll-id utt1 utt2 ...' per line")
     parser.add_argument("cohort_vectors", help="rspecifier of the cohort vectors (e.g. the training set's)")
     parser.add_argument("enrol_vectors", help="rspecifier of the enrolment utterances' vectors")
@@ -42,6 +47,10 @@ def main(argv=None) -> int:
     enrolment = read_enrolment(args.enrolment) if args.enrolment else None
     enrol_vectors, test_vectors = read_enrol_and_test(args.enrol_vectors, args.test_vectors)
     cohort = read_vectors(args.cohort_vectors)
+    cohort_matrix = cohort.matrix
+    if 0 < args.max_cohort < len(cohort.keys):
+        order = sorted(range(len(cohort.keys)), key=lambda i: cohort.keys[i].encode())
+        cohort_matrix = cohort_matrix[[order[k] for k in evenly_spaced(len(order), args.max_cohort)]]
     if cohort.dim != enrol_vectors.dim:
         raise DataError(f"cohort vectors have dimension {cohort.dim}, enrolment vectors {enrol_vectors.dim}")
     enrol_ids, enrol_index = unique_index(enroll)
@@ -50,11 +59,13 @@ def main(argv=None) -> int:
     prepared = scorer.prepare(enrol_vectors.matrix)
     enrolled = scorer.enrol(prepared, groups)
     test_prepared = scorer.prepare(test_vectors.matrix[test_vectors.rows(test_ids, "test utterances named in the scores")])
-    (e_mean, e_std), (t_mean, t_std) = scorer_cohort_stats(scorer, enrolled, test_prepared, scorer.prepare(cohort.matrix), args.top_n)
+    (e_mean, e_std), (t_mean, t_std) = scorer_cohort_stats(scorer, enrolled, test_prepared, scorer.prepare(cohort_matrix),
+                                                        args.top_n)
     normed = as_norm(scores, e_mean[enrol_index], e_std[enrol_index], t_mean[test_index], t_std[test_index])
     write_scores(args.scores_out, enroll, test, normed)
     logging.getLogger().info("AS-norm of %d scores with a cohort of %d vectors, top %d (%d enrolments, %d test utterances)",
-                             len(scores), len(cohort.keys), min(args.top_n, len(cohort.keys)), len(enrol_ids), len(test_ids))
+                             len(scores), len(cohort_matrix), min(args.top_n, len(cohort_matrix)), len(enrol_ids),
+                             len(test_ids))
     return 0
 
 

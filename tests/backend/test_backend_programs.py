@@ -158,3 +158,27 @@ def test_lda_dimension_must_stay_below_the_number_of_speakers(tmp_path):
     assert not (tmp_path / "lda.npz").exists()
     compute_lda.main(["--dim=5", train, utt2spk, str(tmp_path / "lda.npz")])
     assert Lda.load(str(tmp_path / "lda.npz")).matrix.shape == (5, 12)
+
+
+def test_as_norm_max_cohort_equals_the_evenly_spaced_subset_given_whole(sets):
+    """--max-cohort N against an scp written here of the N vectors at rows floor(k n / N) of the
+    cohort sorted by key: the same normalised scores; N >= the cohort changes nothing."""
+    d, train, test, test_keys, spk_of = sets
+    p = lambda name: str(d / name)  # noqa: E731
+    compute_mean_vector.main([train, p("mean.npz")])
+    score_cosine.main([f"--mean={p('mean.npz')}", test, test, p("trials"), p("cos.scores")])
+    lines = sorted(open(train).read().splitlines(), key=lambda line: line.split()[0].encode())
+    keep = [lines[k * len(lines) // 40] for k in range(40)]
+    assert len(set(keep)) == 40
+    with open(p("subset.scp"), "w") as handle:
+        handle.write("\n".join(keep) + "\n")
+    run = lambda cohort, out, *extra: apply_as_norm.main(  # noqa: E731
+        [f"--mean={p('mean.npz')}", "--top-n=10", *extra, cohort, test, test, p("cos.scores"), p(out)])
+    run(train, "capped", "--max-cohort=40")
+    run(p("subset.scp"), "subset")
+    run(train, "whole")
+    run(train, "big_cap", f"--max-cohort={len(lines)}")
+    capped, subset, whole, big = (read_scores(p(n))[2] for n in ("capped", "subset", "whole", "big_cap"))
+    np.testing.assert_array_equal(capped, subset)
+    np.testing.assert_array_equal(big, whole)
+    assert np.abs(capped - whole).max() > 1e-3  # the cap changes the cohort
