@@ -36,6 +36,7 @@ from sidkd.metrics.results import RESULTS_HEADER, read_results_table, read_rows
 from sidkd.nnet.config import KINDS, defaults_for, load_config, merge, parse_overrides
 from sidkd.nnet.experiment import config_hash, model_digest
 from sidkd.nnet.teacher_targets import target_uses_crops
+from sidkd.sizes import fit_student_config
 
 LEDGER_HEADER = RESULTS_HEADER + ["seed", "config_hash", "commit", "train_seconds", "samples_per_s", "date"]
 STUDY_KEYS = {"description", "kind", "scale", "train_data", "teacher", "crop_teacher", "source", "long_data",
@@ -125,6 +126,8 @@ class Run:
         self.name = f"{system['name']}_seed{seed}"
         overrides = merge(merge(scale, parse_overrides(system.get("set"))), {"seed": seed})
         self.config = load_config(system["config"], overrides, defaults_for(study["kind"]))
+        if study["kind"] == "student":  # as the training will fit it (the same hash): sidkd.sizes
+            self.config = fit_student_config(self.config, os.path.join(study["train_data"], "utt2spk"))[0]
         self.dir = os.path.join("exp", "studies", study_name, self.name)
         self.teacher = self._teacher()
         self.inputs = self._inputs()

@@ -8,7 +8,10 @@ With keys, one line each (the value; lists and sections as one-line yaml), in th
 run.sh reads to decide which teacher a student needs. Besides the settings, the derived key
 ``kd_teacher`` says which i-vectors the KD target reads: ``crops`` (of fixed crops of each training
 utterance, steps/extract_crop_ivectors.sh) or ``utterances`` (one per utterance). The configuration is validated as the
-training programs validate it, so a misspelt key in a variant fails here too.
+training programs validate it, so a misspelt key in a variant fails here too; ``--check true`` only
+validates, every argument a yaml:
+
+    python -m sidkd.bin.show_config --check true --set 'optim.num_epochs=2' conf/student_nokd.yaml conf/student_kd.yaml
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import sys
 
 from sidkd.cli import ArgumentParser, ProgramError, run_main
+from sidkd.errors import DataError
 from sidkd.nnet.config import KINDS, defaults_for, load_config, parse_overrides
 
 
@@ -59,9 +63,20 @@ def main(argv=None) -> int:
                         help="whose defaults and keys: train_student's or transfer_student's")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE ...",
                         help="settings over the yaml, as the training programs take them")
+    parser.add_bool("--check", False, "only validate: every argument is a yaml, each merged with --set "
+                    "and checked (keys, types, ranges); nothing is printed (run.sh, before its stages)")
     parser.add_argument("config", help="network yaml or variant file")
     parser.add_argument("keys", nargs="*", help="dotted keys to print, e.g. loss.kd.target")
     args = parser.parse_args(argv)
+    if args.check:
+        for path in [args.config, *args.keys]:
+            try:
+                load_config(path, parse_overrides(args.set), defaults_for(args.kind))
+            except ProgramError:
+                raise
+            except DataError as exc:
+                raise ProgramError(f"{path}: {exc}") from None
+        return 0
     config = load_config(args.config, parse_overrides(args.set), defaults_for(args.kind))
     if not args.keys:
         sys.stdout.write(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))

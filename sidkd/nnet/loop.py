@@ -75,14 +75,17 @@ def end_session() -> None:
 
 
 def claim_directory(out_dir: str, config: dict, inputs: dict, session: Session, resume: bool,
-                    overwrite: bool) -> str:
+                    overwrite: bool, sizes: list[str] | None = None) -> str:
     """out_dir/config.yaml for this training (sidkd.nnet.experiment.claim): "done", "resume" or
-    "fresh". The writing process decides first; the others follow after a barrier."""
+    "fresh". The writing process decides first; the others follow after a barrier. ``sizes``: the
+    sizes fitted to the data (sidkd.sizes), recorded as run.sizes beside the configuration."""
     from sidkd.nnet import experiment
     from sidkd.nnet.speed import autocast_dtype
 
     run = {"torch": torch.__version__, "device": str(session.device), "processes": session.world,
            "precision": "bf16" if autocast_dtype(config["speed"]["precision"], session.device) else "fp32"}
+    if sizes:
+        run["sizes"] = list(sizes)
     record = experiment.make_record(config, inputs, run)
     if session.rank == 0:
         state = experiment.claim(out_dir, record, resume, overwrite)

@@ -32,6 +32,7 @@ from sidkd.nnet.loop import StepResult, claim_directory, fit, init_session, make
 from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, margin_at
 from sidkd.nnet.models import build_model
 from sidkd.nnet.speed import SPEED_DEFAULTS, Prefetch, check_speed, prepare_embedder, speed_summary, try_compile
+from sidkd.sizes import fit_student_config
 from sidkd.nnet.teacher_targets import (FixedCropBatchDataset, build_kd_head, check_target, default_crops_path,
                                        prepare_teacher, target_uses_crops)
 
@@ -147,8 +148,13 @@ def train(config: dict, train_dir: str, out_dir: str, teacher_rspec: str | None 
     teacher scp). ``out_dir/config.yaml`` records the configuration; another one there is an error
     unless ``overwrite`` (sidkd.nnet.experiment)."""
     session = init_session(config["device"])
+    # sizes the data cannot give (a batch's speakers, the teacher target's LDA) fitted to it, once,
+    # before the configuration is recorded: config.yaml holds what was trained, run.sizes says why
+    config, fitted = fit_student_config(config, os.path.join(train_dir, "utt2spk"))
+    for note in fitted:
+        log.info("sizes fitted to %s: %s", train_dir, note)
     state = claim_directory(out_dir, config, training_inputs(config, train_dir, teacher_rspec, teacher_crops),
-                            session, resume, overwrite)
+                            session, resume, overwrite, sizes=fitted)
     if state == "done":
         return os.path.join(out_dir, "final.pt"), None
     resume = state == "resume"

@@ -290,3 +290,56 @@ def test_max_minutes_counts_the_embedding_and_scoring_time_it_measured(tmp_path,
     ran.clear()
     assert runner.main(["--max-minutes", "6", command[-1]]) == 0  # a fresh process: training time only
     assert ran == ["nokd_fast_seed1"]
+
+
+# speakers of the recipe's training data dirs (README "Data"; data/train_dev_train: 30 held out)
+RECIPE_SPEAKERS = {"data/train": 421, "data/train_dev_train": 391}
+
+
+def test_the_committed_studies_merge_to_their_committed_configurations(tmp_path):
+    """What makes the hash of every committed row: each system × seed of each study merges (as
+    run_study merges it, sizes fitted to the recipe's speakers included) to exactly the configuration
+    committed beside its rows, studies/<name>/configs/<hash>.yaml. A new key, a new default or a size
+    fitted where the recipe's data did not need it would change the hash and retrain every row."""
+    import glob
+    import importlib.util
+
+    from sidkd.nnet.config import defaults_for, load_config, merge, parse_overrides
+    from sidkd.sizes import fit_student_config
+
+    spec = importlib.util.spec_from_file_location("run_study", os.path.join(REPO_ROOT, "local", "run_study.py"))
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    checked = 0
+    cwd = os.getcwd()
+    os.chdir(REPO_ROOT)
+    try:
+        for path in sorted(glob.glob("studies/*.yaml")):
+            study = runner.read_study(path)
+            scale = runner.scale_layer(study)
+            name = os.path.splitext(os.path.basename(path))[0]
+            hashes = {}
+            for row in runner.read_ledger(os.path.join("studies", name, "results.tsv")):
+                hashes.setdefault(row[0], set()).add(row[7][:16])
+            utt2spk = tmp_path / f"{name}.utt2spk"
+            if study["kind"] == "student":
+                speakers = RECIPE_SPEAKERS[study["train_data"]]
+                utt2spk.write_text("".join(f"u{i}-{j} s{i}\n" for i in range(speakers) for j in range(2)))
+            for system in study["systems"]:
+                if system["config"] == runner.SOURCE:
+                    continue
+                for seed in system.get("seeds", study.get("seeds", [1])):
+                    run = f"{system['name']}_seed{seed}"
+                    overrides = merge(merge(scale, parse_overrides(system.get("set"))), {"seed": int(seed)})
+                    config = load_config(system["config"], overrides, defaults_for(study["kind"]))
+                    if study["kind"] == "student":
+                        fitted, notes = fit_student_config(config, str(utt2spk))
+                        assert fitted == config and not notes, (path, run, notes)
+                    committed = [yaml.safe_load(open(os.path.join("studies", name, "configs", f"{h}.yaml")))
+                                 for h in sorted(hashes.get(run, ()))]
+                    assert committed, f"{path}: {run} has no rows"
+                    assert config in committed, (path, run)
+                    checked += 1
+    finally:
+        os.chdir(cwd)
+    assert checked >= 38

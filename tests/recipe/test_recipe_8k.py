@@ -1,10 +1,15 @@
-"""A user's own 8 kHz corpus without a short corpus, by options alone (issue 26): made here from
-formant-like signals (4 speakers, each its own pitch and vowel resonances). First stage 1 runs at
-the default 16 kHz and must fail saying what to change; then `--sample-rate 8000 --stage 0` reruns
-over the failed run's leftovers and goes through stage 8 without anything deleted by hand."""
+"""A user's own 8 kHz corpus by options alone (issues 26, 36): README's "Your own corpus" block, run
+as written on a made-up folder of wavs of the same layout (six speakers with the Free Spoken Digit
+Dataset's names, each its own pitch and vowel resonances; four train, two test), with the
+recipe's own conf/ (no file edited, no variant yaml). First without --sample-rate: stage 1 fails and
+says what to add; a --student-set value out of range is refused before stage 0; then the block as
+written from `--stage 1` (the stage the hint names) goes through stage 8, with the sizes the data
+cannot give fitted, logged and recorded."""
 
 import json
 import os
+import re
+import shlex
 import subprocess
 
 import numpy as np
@@ -13,13 +18,16 @@ import yaml
 from scipy.signal import lfilter
 
 from tests.conftest import REPO_ROOT, tool_env
-from tests.recipe.test_recipe import tiny_conf
 from tests.recipe.tiny_corpus import make_recipe_dir
 
 RATE = 8000
-# speaker -> (pitch Hz, formants Hz): four voices far enough apart for a tiny model to tell them apart
-VOICES = {"ann": (210, (800, 1200, 2500)), "bob": (110, (500, 1500, 2400)),
-          "cat": (250, (350, 2000, 2900)), "dan": (140, (650, 1000, 2200))}
+# speaker -> (pitch Hz, formants Hz): voices far enough apart for a tiny model to tell them apart
+VOICES = {"george": (210, (800, 1200, 2500)), "jackson": (110, (500, 1500, 2400)),
+          "lucas": (250, (350, 2000, 2900)), "nicolas": (140, (650, 1000, 2200)),
+          "theo": (180, (450, 1800, 2600)), "yweweler": (125, (700, 1100, 2300))}
+CLIPS = 8
+# teacher and student made small for a test, laid over the README's command (later options win)
+SMALL = ["--ivector-num-gauss", "8", "--ivector-dim", "10", "--student-set", "optim.num_epochs=1 optim.average_last=1"]
 
 
 def voiced_clip(pitch, formants, seconds, rng):
@@ -39,57 +47,79 @@ def voiced_clip(pitch, formants, seconds, rng):
     return np.clip(np.rint(signal), -32768, 32767).astype(np.int16)
 
 
-def make_corpus(root, clips=8):
+def make_recordings(folder):
+    """A flat folder of <digit>_<speaker>_<n>.wav, as the Free Spoken Digit Dataset's recordings/."""
     rng = np.random.default_rng(8)
-    corpus = os.path.join(root, "digits8k")
-    rows = []
+    os.makedirs(folder)
     for spk, (pitch, formants) in VOICES.items():
-        os.makedirs(os.path.join(corpus, spk))
-        for k in range(clips):
-            sf.write(os.path.join(corpus, spk, f"{k}.wav"), voiced_clip(pitch, formants, rng.uniform(1.0, 1.6), rng),
-                     RATE, subtype="PCM_16")
-            rows.append(f"{spk}/{k} {spk}\n")
-    with open(os.path.join(corpus, "utt2spk"), "w") as handle:
-        handle.writelines(rows)
-    os.makedirs(os.path.join(root, "splits"))
-    for part, spks in (("train", ["ann", "bob"]), ("test", ["cat", "dan"])):
-        with open(os.path.join(root, "splits", f"digits8k.{part}.spk"), "w") as handle:
-            handle.writelines(s + "\n" for s in spks)
+        for k in range(CLIPS):
+            sf.write(os.path.join(folder, f"{k % 10}_{spk}_{k}.wav"),
+                     voiced_clip(pitch, formants, rng.uniform(1.0, 1.6), rng), RATE, subtype="PCM_16")
 
 
-def run(recipe, *args):
-    return subprocess.run(["./run.sh", "--nj", "2", "--corpus-root", "../corpora", "--long-corpus", "digits8k",
-                           "--extra-train-corpora", "", "--short-corpus", "", "--students", "student_kd", *args],
-                          cwd=recipe, env=tool_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def readme_block():
+    """The shell block under README's own-corpus-example marker: (the lines that make the corpus
+    folder, the words of its ./run.sh command)."""
+    text = open(os.path.join(REPO_ROOT, "README.md"), encoding="utf-8").read()
+    after = text.split("<!-- own-corpus-example:", 1)[1]
+    block = after.split("```sh\n", 1)[1].split("```", 1)[0]
+    setup, command = block.split("./run.sh", 1)
+    return setup, ["./run.sh", *shlex.split(command.replace("\\\n", " "))]
 
 
-def test_an_8khz_corpus_by_options_alone_after_a_failed_first_run(tmp_path):
-    make_corpus(str(tmp_path / "corpora"))
-    conf = tiny_conf()
-    # two PLDA speakers: one LDA dimension; AS-norm cohorts of two
-    conf["recipe.conf"] = conf["recipe.conf"].replace("lda_dim=4 dev_lda_dim=3", "lda_dim=1 dev_lda_dim=1") \
-        .replace("asnorm_top_n=5", "asnorm_top_n=2")
-    recipe = make_recipe_dir(REPO_ROOT, str(tmp_path / "egs"), conf)
+def test_readme_own_corpus_example_runs_by_options_alone(tmp_path):
+    recipe = make_recipe_dir(REPO_ROOT, str(tmp_path / "egs"))  # conf/: the repo's files, as they are
+    make_recordings(str(tmp_path / "recordings"))
+    setup, command = readme_block()
+    setup = re.sub(r"^W=\S+", f"W={tmp_path / 'recordings'}", setup, count=1, flags=re.M)
+    made = subprocess.run(["bash", "-euo", "pipefail", "-c", setup], cwd=recipe, env=tool_env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert made.returncode == 0, made.stdout
+    root = os.path.join(recipe, "corpora")
+    assert len(open(os.path.join(root, "fsdd", "utt2spk")).readlines()) == len(VOICES) * CLIPS
+    command = [root if word == "$R" else word for word in command]
+    assert "--sample-rate" in command and "--corpus-root" in command
 
-    first = run(recipe, "--stop-stage", "1")  # the recipe's 16 kHz: every clip is refused
+    def run(*words):
+        return subprocess.run(list(words), cwd=recipe, env=tool_env(), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+
+    # the rate forgotten: every clip is refused at stage 1, and the hints name the stage that works
+    i = command.index("--sample-rate")
+    first = run(*command[:i], *command[i + 2:], "--stop-stage", "1")
     assert first.returncode != 0
     assert "sample rate 8000 Hz, expected 16000 Hz" in first.stdout
-    assert "./run.sh --sample-rate <Hz> --stage 0" in first.stdout  # what to change
-    assert "stage 1 failed" in first.stdout and "--stage 1" in first.stdout  # which stage to rerun
+    assert "./run.sh --sample-rate <Hz> --stage 1" in first.stdout  # make_mfcc.sh: what to add
+    assert "stage 1 failed" in first.stdout and "./run.sh --stage 1" in first.stdout  # run.sh: where from
+    assert (tmp_path / "egs" / "data" / "train" / "utt2num_frames").read_text() == ""  # the failed run's
 
-    second = run(recipe, "--sample-rate", "8000", "--stage", "0", "--stop-stage", "8")
-    assert second.returncode == 0, second.stdout[-6000:]
+    # a setting out of range stops before any stage, naming key, value and what is allowed
+    refused = run(*command, "--stage", "1", "--student-set", "optim.num_epochs=-1")
+    assert refused.returncode != 0
+    assert "optim.num_epochs=-1 (from --set): not allowed; set it to a whole number >= 1" in refused.stdout
+    assert "back to its files before stage 1" not in refused.stdout  # stage 1 never started
+    assert (tmp_path / "egs" / "data" / "train" / "utt2num_frames").read_text() == ""
+
+    second = run(*command, *SMALL, "--stage", "1")
+    assert second.returncode == 0, second.stdout[-8000:]
+    out = second.stdout
+    assert "lower ivector_num_gauss (./run.sh --ivector-num-gauss" in out  # 8 Gaussians: still too many frames short
+    assert "lda_dim 150 -> 3: the data has 4 speakers" in out  # four training speakers: fitted once, logged
     conf8k = open(os.path.join(recipe, "exp", "conf_8000", "mfcc.conf")).read().split()
     assert conf8k[-2:] == ["--sample-frequency=8000", "--high-freq=-400"]
-    for name in ("train", "test"):
+    for name, speakers in (("train", 4), ("test", 2)):
         utts = len(open(os.path.join(recipe, "data", name, "utt2spk")).readlines())
-        assert utts == 16 and len(open(os.path.join(recipe, "data", name, "feats.scp")).readlines()) == utts
+        assert utts == speakers * CLIPS and len(open(os.path.join(recipe, "data", name, "feats.scp")).readlines()) == utts
     model = json.load(open(os.path.join(recipe, "exp", "student_kd", "model.json")))
     assert model["features"]["sample_rate"] == 8000 and model["features"]["fbank"]["high_freq"] == -400
     record = yaml.safe_load(open(os.path.join(recipe, "exp", "student_kd", "config.yaml")))
-    assert record["config"]["features"]["sample_rate"] == 8000
-    # two training speakers: the teacher target's LDA follows recipe.conf's lda_dim (1), not the yaml's 4
-    assert record["config"]["loss"]["kd"]["target"] == "speaker_mean_lda"
-    assert record["config"]["loss"]["kd"]["lda"]["dim"] == 1
+    config = record["config"]
+    assert config["features"]["sample_rate"] == 8000
+    # the teacher target's LDA: below the 4 training speakers, as the back-end's
+    assert config["loss"]["kd"]["target"] == "speaker_mean_lda" and config["loss"]["kd"]["lda"]["dim"] == 3
+    # a batch of 4 speakers (all there are) x 32 crops keeps conf/student.yaml's 128
+    assert config["data"]["batch_size"] == 128 and config["data"]["utts_per_speaker"] == 32
+    assert config["data"]["batch_size"] // config["data"]["utts_per_speaker"] == 4
+    assert any("the data has 4: data.utts_per_speaker 2 -> 32" in note for note in record["run"]["sizes"])
     table = open(os.path.join(recipe, "exp", "student_table.md")).read()
-    assert "ivector" in table and "student_kd" in table
+    assert "ivector" in table and "student_kd" in table and "lda3+plda" in table
