@@ -1,9 +1,12 @@
 """Training batches for the student: random fixed-length crops of in-memory audio, speaker-balanced
 batches, the teacher i-vector of each utterance, on-the-fly augmentation.
 
-Memory: the decoded training audio is held once per process as int16 (2 bytes a sample: the 4.7 h
-of the default data take about 540 MB), so Opus is decoded once, not every epoch. With N DDP
-processes there are N copies; DataLoader workers share their parent's copy (fork).
+Memory: the training audio is decoded once (Opus not every epoch) to int16 (2 bytes a sample: the
+4.7 h of the default data take about 540 MB), held in memory up to ``IN_MEMORY_BYTES`` per process;
+a larger set is written as decoded to one unlinked temporary file ($TMPDIR) and each utterance read
+back when a crop needs it (DiskSamples), so a training's memory stays bounded however much audio it
+has. The samples are the same either way, and so is every batch. With N DDP processes there are N
+copies; DataLoader workers share their parent's (fork).
 
 Sampling (``data:`` yaml): an epoch is ``chunks_per_epoch`` crops (default: total audio duration /
 chunk length) in batches of ``batch_size`` = S speakers x ``utts_per_speaker`` crops each. The S
@@ -20,6 +23,8 @@ random streams are named in sidkd.nnet.streams).
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,25 +38,60 @@ from sidkd.nnet.augment import mix_at_snr, reverberate, spec_augment, synthetic_
 from sidkd.nnet.features import FeatureFrontEnd
 from sidkd.nnet.streams import Stream, epoch_rng, item_rng
 
-__all__ = ["TrainingAudio", "load_teacher_vectors", "SpeakerBalancedBatches", "ChunkBatchDataset",
-           "crop_or_repeat"]
+__all__ = ["TrainingAudio", "DiskSamples", "load_teacher_vectors", "SpeakerBalancedBatches", "ChunkBatchDataset",
+           "crop_or_repeat", "IN_MEMORY_BYTES"]
 
 log = logging.getLogger(__name__)
 INT16_MAX = 32767
+# Decoded training audio kept in memory up to this size (about 17 h at 16 kHz); beyond, DiskSamples.
+IN_MEMORY_BYTES = 2 << 30
+
+
+class DiskSamples:
+    """int16 utterances in one unlinked temporary file, each read back whole on access (pread, so
+    forked loader workers can share the file)."""
+
+    def __init__(self):
+        self._file = tempfile.TemporaryFile(prefix="sidkd_audio_")
+        self.offsets: list[int] = []
+        self.lengths: list[int] = []
+        self.nbytes = 0
+
+    def append(self, samples: np.ndarray) -> None:
+        data = np.ascontiguousarray(samples, dtype=np.int16).tobytes()
+        os.pwrite(self._file.fileno(), data, self.nbytes)
+        self.offsets.append(self.nbytes)
+        self.lengths.append(len(samples))
+        self.nbytes += len(data)
+
+    def subset(self, mask: np.ndarray) -> DiskSamples:
+        out = DiskSamples.__new__(DiskSamples)
+        out._file, out.nbytes = self._file, self.nbytes
+        out.offsets = [o for o, k in zip(self.offsets, mask) if k]
+        out.lengths = [n for n, k in zip(self.lengths, mask) if k]
+        return out
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        data = os.pread(self._file.fileno(), 2 * self.lengths[i], self.offsets[i])
+        return np.frombuffer(data, dtype=np.int16)
 
 
 class TrainingAudio:
     """utt -> int16 samples of a data dir, decoded once; unreadable utterances skipped and counted."""
 
-    def __init__(self, data_dir: str, sample_rate: int = 16000, utts: list[str] | None = None):
+    def __init__(self, data_dir: str, sample_rate: int = 16000, utts: list[str] | None = None,
+                 in_memory_bytes: int = IN_MEMORY_BYTES):
         data = DataDir(data_dir)
         utt2spk = data.utt2spk
         wanted = set(utts) if utts is not None else None
         reader = AudioReader.from_data_dir(data, AudioOptions(
             sample_rate=sample_rate, rate_from="features.sample_rate of the network's config (./run.sh --sample-rate <Hz>)"))
         self.utts: list[str] = []
-        self.samples: list[np.ndarray] = []
-        skipped = 0
+        self.samples: list[np.ndarray] | DiskSamples = []
+        lengths, nbytes, skipped = [], 0, 0
         for utt, signal, error in reader.iter_with_errors():
             if wanted is not None and utt not in wanted:
                 continue
@@ -62,24 +102,38 @@ class TrainingAudio:
                 skipped += 1
                 continue
             self.utts.append(utt)
-            self.samples.append(np.clip(np.rint(signal), -INT16_MAX - 1, INT16_MAX).astype(np.int16))
+            samples = np.clip(np.rint(signal), -INT16_MAX - 1, INT16_MAX).astype(np.int16)
+            lengths.append(len(samples))
+            nbytes += samples.nbytes
+            if isinstance(self.samples, list) and nbytes > in_memory_bytes:
+                held, self.samples = self.samples, DiskSamples()
+                for x in held:
+                    self.samples.append(x)
+            self.samples.append(samples)
+        self.lengths = np.array(lengths, dtype=np.int64)
         self.speakers = sorted({utt2spk[u] for u in self.utts})
         spk_index = {s: i for i, s in enumerate(self.speakers)}
         self.labels = np.array([spk_index[utt2spk[u]] for u in self.utts], dtype=np.int64)
         self.sample_rate = sample_rate
         total = len(self.utts) + skipped
-        seconds = sum(len(s) for s in self.samples) / sample_rate
+        on_disk = isinstance(self.samples, DiskSamples)
         log.info("training audio of %s: %d utterances in, %d kept + %d skipped; %d speakers, %.2f h, "
-                 "%.0f MB as int16", data_dir, total, len(self.utts), skipped, len(self.speakers),
-                 seconds / 3600, sum(s.nbytes for s in self.samples) / 1e6)
+                 "%.0f MB as int16 %s", data_dir, total, len(self.utts), skipped, len(self.speakers),
+                 self.lengths.sum() / sample_rate / 3600, nbytes / 1e6,
+                 f"on disk (over the {in_memory_bytes / 1e6:.0f} MB held in memory), read per crop" if on_disk
+                 else "in memory")
         if not self.utts:
             raise DataError(f"{data_dir}: no usable training audio")
 
     def keep(self, mask: np.ndarray) -> None:
         """Drop utterances where mask is False (speaker indices stay as they are)."""
         self.utts = [u for u, k in zip(self.utts, mask) if k]
-        self.samples = [s for s, k in zip(self.samples, mask) if k]
+        if isinstance(self.samples, DiskSamples):
+            self.samples = self.samples.subset(mask)
+        else:
+            self.samples = [s for s, k in zip(self.samples, mask) if k]
         self.labels = self.labels[mask]
+        self.lengths = self.lengths[mask]
 
 
 def teacher_vector(rspec: str, key: str, vector, dim: int | None) -> np.ndarray:
@@ -146,7 +200,7 @@ class SpeakerBalancedBatches:
                   seed: int) -> SpeakerBalancedBatches:
         """The sampler of a yaml ``data:`` section. An epoch is ``chunks_per_epoch`` crops (null: the
         total duration over the crop length) in whole batches; the global batch splits over ``world``."""
-        durations = np.array([len(s) for s in audio.samples], dtype=np.float64)
+        durations = audio.lengths.astype(np.float64)
         chunks_per_epoch = data_conf["chunks_per_epoch"] or int(durations.sum() // crop_samples)
         batch_size = int(data_conf["batch_size"])
         if batch_size % world:

@@ -236,7 +236,7 @@ def plan_batches(audio: TrainingAudio, long_audio: TrainingAudio | None, data_co
                                               mean_crop, world, seed)
     replay = None
     if replay_size:
-        durations = np.array([len(x) for x in long_audio.samples], dtype=np.float64)
+        durations = long_audio.lengths.astype(np.float64)
         # a seed of its own: with the target sampler's, both would make the same draws
         replay_seed = sub_seed(seed, Stream.REPLAY_SAMPLER)
         replay = SpeakerBalancedBatches(long_audio.labels, durations, replay_size, per_speaker, target.num_batches,
@@ -607,7 +607,7 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
         source_head = AAMSoftmax(embedder.embedding_dim, int(source_desc["num_classes"]), 0.0,
                                  float(src_aam["scale"]), int(src_aam["sub_centers"]))
         source_head.weight.data.copy_(source_state["aam.weight"])
-        source_durations = np.array([len(s) for s in long_audio.samples], dtype=np.float64)
+        source_durations = long_audio.lengths.astype(np.float64)
         source_probs = source_durations / source_durations.sum()  # every second of speech equally likely
     model = TransferNet(embedder, head, kd, source_head).to(session.device)
     speed = config["speed"]

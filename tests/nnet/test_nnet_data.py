@@ -138,3 +138,35 @@ def test_random_streams_are_named_distinct_and_unchanged():
     assert batch_rng(7, 2, 3, Stream.CROP_LENGTH).random() == np.random.default_rng([7, 2, 3, 5]).random()
     assert item_rng(7, 2, 3, 4, Stream.CROP).random() == np.random.default_rng([7, 2, 3, 4, 2]).random()
     assert sub_seed(7, Stream.REPLAY_SAMPLER) == int(np.random.SeedSequence([7, 6]).generate_state(1)[0])
+
+
+@pytest.mark.parametrize("budget", [0, 20000])  # all on disk; in memory until the budget, then moved
+def test_audio_over_the_memory_budget_is_read_from_disk_with_the_same_batches(tmp_path, standin_fbank_backend,
+                                                                              budget, caplog):
+    import logging
+
+    from sidkd.nnet.data import DiskSamples
+
+    caplog.set_level(logging.INFO)
+    data, _ = make_tiny_data(str(tmp_path))
+    memory = TrainingAudio(data)
+    disk = TrainingAudio(data, in_memory_bytes=budget)
+    assert isinstance(memory.samples, list) and isinstance(disk.samples, DiskSamples)
+    assert "on disk (over the" in caplog.text
+    assert disk.utts == memory.utts and disk.labels.tolist() == memory.labels.tolist()
+    assert disk.lengths.tolist() == [len(x) for x in memory.samples]
+    for a, b in zip(memory.samples, (disk.samples[i] for i in range(len(disk.samples))), strict=True):
+        assert b.dtype == np.int16
+        np.testing.assert_array_equal(a, b)
+    frontend = FeatureFrontEnd({"num_mel_bins": 8})
+    augment = AugmentConfig.from_dict({"babble": {"prob": 1.0, "snr_db": [0, 5]}, "reverb": {"prob": 0.5}})
+    batches = [[0, 1, 6, 7], [3, 4, 9, 10]]
+    a = ChunkBatchDataset(memory, frontend, 4800, augment, batches, [0, 1], seed=5, epoch=1)
+    b = ChunkBatchDataset(disk, frontend, 4800, augment, batches, [0, 1], seed=5, epoch=1)
+    for i in range(2):
+        torch.testing.assert_close(a[i][0], b[i][0], rtol=0, atol=0)
+    mask = np.arange(len(memory.utts)) % 3 != 0
+    memory.keep(mask)
+    disk.keep(mask)
+    assert len(disk.samples) == len(memory.samples) == mask.sum() and disk.lengths.tolist() == memory.lengths.tolist()
+    np.testing.assert_array_equal(disk.samples[len(disk.samples) - 1], memory.samples[-1])

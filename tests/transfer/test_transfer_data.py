@@ -31,7 +31,7 @@ BASE = 100_000  # utterances up to 100,000 samples, ids up to 160
 
 
 class StubAudio:
-    """What the batches read of a TrainingAudio: samples, labels, speakers, utts, sample_rate."""
+    """What the batches read of a TrainingAudio: samples, lengths, labels, speakers, utts, sample_rate."""
 
     def __init__(self, lengths_per_speaker, first_utt=0, prefix="s"):
         self.samples, labels, self.utts = [], [], []
@@ -43,6 +43,7 @@ class StubAudio:
                 self.utts.append(f"{prefix}{spk}-{u}")
                 u += 1
         self.labels = np.array(labels, dtype=np.int64)
+        self.lengths = np.array([len(x) for x in self.samples], dtype=np.int64)
         self.speakers = [f"{prefix}{s}" for s in range(len(lengths_per_speaker))]
         self.sample_rate = 16000
 
