@@ -86,8 +86,10 @@ def stage1(recipe, mfcc_conf="conf/mfcc.conf", max_fail="0.01"):
 def test_stage1_reruns_after_its_own_failure_and_filters_the_trials(tmp_path):
     """A first stage 1 at the wrong rate fails for every utterance and leaves an empty
     utt2num_frames; the rerun at the right rate starts from the data dir stage 0 made (nothing
-    poisoned, no utterance lost). An utterance it cannot read leaves the trials with it, counted."""
+    poisoned, no utterance lost). An utterance it cannot read (a 0-byte file) leaves the trials with
+    it, counted."""
     recipe, data, good = make_recipe(tmp_path)
+    (tmp_path / "missing.flac").write_bytes(b"")
     utts = sorted(line.split()[0] for line in open(data / "utt2spk"))
     trials = [f"{a} {b} {'target' if a[:8] == b[:8] else 'nontarget'}" for i, a in enumerate(utts) for b in utts[i + 1:]]
     (data / "trials").write_text("".join(t + "\n" for t in trials))
@@ -103,8 +105,10 @@ def test_stage1_reruns_after_its_own_failure_and_filters_the_trials(tmp_path):
     dropped = sum("zz_missing" in t for t in trials)
     assert (f"trials: removed {dropped}: of {len(trials)} trials, those naming 1 utterance(s) no longer in the "
             f"data dir: '0487ba9b-zz_missing'") in rerun.stdout
+    assert "file is empty (0 bytes)" in rerun.stdout
     assert (data / "trials").read_text().splitlines() == [t for t in trials if "zz_missing" not in t]
     # stage 1 once more (say, after the missing file was found): from stage 0's data dir again
+    (tmp_path / "missing.flac").unlink()
     (tmp_path / "missing.flac").symlink_to(glob.glob(os.path.join(CORPORA, "speechcommands", "03401e93", "*.flac"))[0])
     again = stage1(recipe)
     assert again.returncode == 0, again.stdout[-3000:]
