@@ -63,14 +63,15 @@ fit_lda() {
 }
 # score SYSTEM SET TRAIN_SCP ENROL_SCP PLDA_DIR [TEST_SCP NAME]: the four back-ends on $data/SET/trials
 score() {
-  local/score_backends.sh --cmd "$train_cmd" --top-n $asnorm_top_n --test-scp ${6:-$4} --trials-name ${7:-$2} \
+  local/score_backends.sh --cmd "$train_cmd" --top-n $asnorm_top_n --max-cohort $asnorm_max_cohort --test-scp ${6:-$4} --trials-name ${7:-$2} \
     $1 $3 $4 $5 $data/$2/trials exp/scores/${1}_${7:-$2}
 }
 
 # Stage 0: speaker-disjoint data dirs from the corpus folders, with all-pairs trials.
 if stage_on 0; then
   local/prepare_data.sh --corpus-root "$corpus_root" --splits-dir "$splits_dir" --long-corpus "$long_corpus" \
-    --extra-train-corpora "$extra_train_corpora" --short-corpus "$short_corpus" $data
+    --extra-train-corpora "$extra_train_corpora" --short-corpus "$short_corpus" \
+    --trials-all-pairs-max-utts $trials_all_pairs_max_utts --trials-per-utt "$trials_per_utt" $data
   end_stage 0
 fi
 
