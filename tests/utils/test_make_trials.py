@@ -66,3 +66,29 @@ def test_the_program_says_which_kind(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "sampled (1 target + 2 nontarget partners per utterance, seed 0: more than 10 utterances)" in proc.stderr
     assert len((data / "trials").read_text().splitlines()) <= 3 * 18 and "all pairs" not in proc.stderr
+
+
+def test_prepare_data_samples_the_trials_of_a_test_set_over_the_size(tmp_path):
+    """local/prepare_data.sh (run.sh stage 0) passes --trials-all-pairs-max-utts / --trials-per-utt on;
+    without them a test set gets all pairs."""
+    from tests.conftest import CORPORA
+    from tests.recipe.tiny_corpus import make_tiny_corpora
+
+    for item in ("local", "utils", "path.sh"):
+        os.symlink(os.path.join(REPO_ROOT, item), tmp_path / item)
+    make_tiny_corpora(CORPORA, str(tmp_path / "corpora"), so_train=2, so_test=3, sc_train=2, sc_test=2, utts=4)
+
+    def prepare(*options):
+        proc = subprocess.run(["local/prepare_data.sh", "--corpus-root", "corpora", *options, "data"], cwd=tmp_path,
+                              env=tool_env(), capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stderr, (tmp_path / "data" / "test" / "trials").read_text().splitlines()
+
+    log, trials = prepare()
+    assert len(trials) == 12 * 11 // 2 and "all pairs" in log
+    log, trials = prepare("--trials-all-pairs-max-utts", "10", "--trials-per-utt", "1 2")
+    assert "sampled (1 target + 2 nontarget partners per utterance" in log
+    assert len(trials) <= 12 * 3 < 66
+    utts = {t.split()[0] for t in trials} | {t.split()[1] for t in trials}
+    assert len(utts) == 12 and all(sum(u in t.split()[:2] and t.endswith("nontarget") for t in trials) >= 2
+                                   for u in utts)
