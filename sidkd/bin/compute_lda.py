@@ -28,8 +28,8 @@ def main(argv=None) -> int:
     if args.dim >= num_speakers:
         # the between-class scatter of S speakers has rank S - 1: the other directions are noise
         raise DataError(f"--dim {args.dim} needs more speakers than that: {args.utt2spk} has {num_speakers} with "
-                        f">= {args.min_utts_per_spk} vectors; choose --dim < {num_speakers} (run.sh: lda_dim, "
-                        f"dev_lda_dim, transfer_lda_dim in conf/recipe.conf)")
+                        f">= {args.min_utts_per_spk} vectors; choose --dim < {num_speakers} (run.sh fits its lda_dim, "
+                        f"dev_lda_dim and transfer_lda_dim to the data; steps/train_plda.sh: --lda-dim)")
     vectors = subtract_mean(table.matrix, load_mean(args.mean)) if args.mean else table.matrix
     compute_lda(vectors, labels, args.dim, args.total_covariance_factor, args.covariance_floor).save(args.lda)
     return 0

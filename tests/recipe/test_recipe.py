@@ -33,7 +33,9 @@ def tiny_conf():
         student = handle.read()
     return {"ivector.conf": "ivector_num_gauss=8 ivector_dim=10 ubm_num_iters=2 ivector_num_iters=2\n"
                             "diag_ubm_subsample=5 full_ubm_subsample=5 ivector_num_gselect=4 ivector_min_post=0.025\n",
-            "recipe.conf": "lda_dim=4 dev_lda_dim=3 transfer_lda_dim=3 asnorm_top_n=5 baseline_sets='test sc_test'\n"
+            # the repo's recipe.conf (every variable run.sh reads) with tiny sizes after it
+            "recipe.conf": open(os.path.join(REPO_ROOT, "conf", "recipe.conf")).read()
+                           + "lda_dim=4 dev_lda_dim=3 transfer_lda_dim=3 asnorm_top_n=5 baseline_sets='test sc_test'\n"
                            "test_crops='1 2' dev_num_speakers=2 dev_seed=777 kd_num_crops=4 nyquist_margin=400\n",
             "student.yaml": student, "transfer.yaml": yaml.safe_dump(transfer)}
 
