@@ -27,7 +27,8 @@ VOICES = {"george": (210, (800, 1200, 2500)), "jackson": (110, (500, 1500, 2400)
           "theo": (180, (450, 1800, 2600)), "yweweler": (125, (700, 1100, 2300))}
 CLIPS = 8
 # teacher and student made small for a test, laid over the README's command (later options win)
-SMALL = ["--ivector-num-gauss", "8", "--ivector-dim", "10", "--student-set", "optim.num_epochs=1 optim.average_last=1"]
+SMALL = ["--ivector-num-gauss", "8", "--ivector-dim", "10", "--ubm-num-iters", "1", "--ivector-num-iters", "1",
+         "--student-set", "optim.num_epochs=1 optim.average_last=1"]
 
 
 def voiced_clip(pitch, formants, seconds, rng):
