@@ -36,7 +36,7 @@ from sidkd.metrics.results import RESULTS_HEADER, read_results_table, read_rows
 from sidkd.nnet.config import KINDS, defaults_for, load_config, merge, parse_overrides
 from sidkd.nnet.experiment import config_hash, model_digest
 from sidkd.nnet.teacher_targets import target_uses_crops
-from sidkd.sizes import fit_student_config
+from sidkd.sizes import fit_student_config, fit_transfer_config
 
 LEDGER_HEADER = RESULTS_HEADER + ["seed", "config_hash", "commit", "train_seconds", "samples_per_s", "date"]
 STUDY_KEYS = {"description", "kind", "scale", "train_data", "teacher", "crop_teacher", "source", "long_data",
@@ -126,8 +126,13 @@ class Run:
         self.name = f"{system['name']}_seed{seed}"
         overrides = merge(merge(scale, parse_overrides(system.get("set"))), {"seed": seed})
         self.config = load_config(system["config"], overrides, defaults_for(study["kind"]))
-        if study["kind"] == "student":  # as the training will fit it (the same hash): sidkd.sizes
+        # sizes fitted to the data as the training will fit them (the same hash): sidkd.sizes
+        if study["kind"] == "student":
             self.config = fit_student_config(self.config, os.path.join(study["train_data"], "utt2spk"))[0]
+        else:
+            long_data = study.get("long_data")
+            self.config = fit_transfer_config(self.config, os.path.join(study["train_data"], "utt2spk"),
+                                              os.path.join(long_data, "utt2spk") if long_data else None)[0]
         self.dir = os.path.join("exp", "studies", study_name, self.name)
         self.teacher = self._teacher()
         self.inputs = self._inputs()

@@ -6,7 +6,8 @@ is kept as it is, so the recipe's own corpora run with exactly their configured 
 - LDA dimension (the back-ends of run.sh, the *lda teacher targets): below the number of speakers
   (S speakers' between-class scatter has rank S - 1) and at most the vector dimension.
 - A batch's speakers (``data.batch_size / data.utts_per_speaker``): at most the training speakers;
-  utterances per speaker are raised so that the batch keeps its size.
+  utterances per speaker are raised so that the batch keeps its size (a transfer's batch: its
+  target-domain part at most the target speakers, its replayed part at most the long-data speakers).
 - The i-vector teacher: a warning, naming the setting to lower, when the voiced frames per Gaussian
   are too few to estimate its full covariance, or the i-vector has more dimensions than there are
   training utterances.
@@ -19,8 +20,8 @@ import math
 
 from sidkd.errors import DataError
 
-__all__ = ["count_speakers", "fit_lda_dim", "fit_batch", "fit_student_config", "teacher_warnings",
-           "frames_per_gaussian_floor"]
+__all__ = ["count_speakers", "fit_lda_dim", "fit_batch", "fit_student_config", "fit_transfer_batch",
+           "fit_transfer_config", "teacher_warnings", "frames_per_gaussian_floor"]
 
 
 def count_speakers(utt2spk: str, min_utts: int = 1) -> int:
@@ -92,6 +93,50 @@ def fit_student_config(config: dict, train_utt2spk: str) -> tuple[dict, list[str
             fitted["loss"]["kd"]["lda"]["dim"] = dim
             notes.append(f"loss.kd.lda.dim {why}")
     return fitted, notes
+
+
+def fit_transfer_batch(data_conf: dict, ratio: float, target_speakers: int,
+                       long_speakers: int | None) -> tuple[dict, str | None]:
+    """(the ``data:`` section of a transfer, the reason when it changed): its batch splits into a
+    replayed part of round(ratio · batch) crops and a target-domain part (sidkd.nnet.transfer
+    .plan_batches), each of whole groups of ``utts_per_speaker`` crops of one speaker; the smallest
+    ``utts_per_speaker`` at or above the configured one whose groups fit both corpora's speakers, the
+    batch size kept. Unchanged where none does (plan_batches then names the problem)."""
+    batch, per_speaker = int(data_conf["batch_size"]), int(data_conf["utts_per_speaker"])
+
+    def parts(u: int) -> tuple[int, int] | None:
+        replay = int(round(ratio * batch / u)) * u if ratio > 0 else 0
+        target = batch - replay
+        if target <= 0 or target % u or (ratio > 0 and replay == 0):
+            return None
+        if target // u > target_speakers or (replay and long_speakers is not None and replay // u > long_speakers):
+            return None
+        return target // u, replay // u
+
+    if parts(per_speaker) is not None or (ratio <= 0 and batch % per_speaker):
+        return data_conf, None
+    for new in range(per_speaker + 1, batch + 1):
+        fitted = parts(new)
+        if fitted is not None:
+            return dict(data_conf, utts_per_speaker=new), (
+                f"a batch of {batch} crops in groups of {per_speaker} needs more speakers than the data has "
+                f"(target domain: {target_speakers}" + (f", long data: {long_speakers}" if ratio > 0 else "")
+                + f"): data.utts_per_speaker {per_speaker} -> {new} ({fitted[0]} target-domain"
+                + (f" + {fitted[1]} replayed" if ratio > 0 else "") + f" speakers x {new} crops)")
+    return data_conf, None
+
+
+def fit_transfer_config(config: dict, train_utt2spk: str, long_utt2spk: str | None) -> tuple[dict, list[str]]:
+    """A transfer configuration fitted to its data (a copy when it changes) and the notes: its batch
+    (fit_transfer_batch), the replayed part counted in ``long_utt2spk``'s speakers when it replays."""
+    ratio = float(config["replay"]["ratio"])
+    long_speakers = count_speakers(long_utt2spk) if ratio > 0 and long_utt2spk else None
+    data, why = fit_transfer_batch(config["data"], ratio, count_speakers(train_utt2spk), long_speakers)
+    if not why:
+        return config, []
+    fitted = copy.deepcopy(config)
+    fitted["data"] = data
+    return fitted, [why]
 
 
 def frames_per_gaussian_floor(feat_dim: int) -> int:

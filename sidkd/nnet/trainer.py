@@ -32,9 +32,9 @@ from sidkd.nnet.loop import StepResult, claim_directory, fit, init_session, make
 from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation, margin_at
 from sidkd.nnet.models import build_model
 from sidkd.nnet.speed import SPEED_DEFAULTS, Prefetch, check_speed, prepare_embedder, speed_summary, try_compile
-from sidkd.sizes import fit_student_config
 from sidkd.nnet.teacher_targets import (FixedCropBatchDataset, build_kd_head, check_target, default_crops_path,
                                        prepare_teacher, target_uses_crops)
+from sidkd.sizes import fit_student_config
 
 __all__ = ["StudentWithHeads", "joint_loss", "load_config", "train", "frontend_from_config", "load_embedder",
            "model_description", "worker_init", "make_batches", "fast_model"]

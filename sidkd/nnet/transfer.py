@@ -82,6 +82,7 @@ from sidkd.nnet.streams import Stream, batch_rng, item_rng, sub_seed
 from sidkd.nnet.trainer import DEFAULTS as STUDENT_DEFAULTS
 from sidkd.nnet.trainer import fast_model, frontend_from_config, make_batches, model_description
 from sidkd.registry import Registry
+from sidkd.sizes import fit_transfer_config
 
 __all__ = ["DEFAULTS", "transfer_inputs", "LONG_VIEWS", "LongView", "register_long_view", "long_view_for", "TransferNet",
            "TransferInputs", "TransferBatchDataset", "concatenated_view", "utterance_view", "crop_range",
@@ -542,8 +543,14 @@ def transfer(config: dict, source_dir: str, train_dir: str, out_dir: str, long_d
         raise DataError(f"loss.kl.long_view {long_view}: its long views are of the replayed crops, "
                         f"so it needs replay.ratio > 0")
     reads_long_data = bool(long_dir) and (ratio > 0 or view.needs_long_data)
+    # a batch's speakers fitted to the data, before the configuration is recorded (sidkd.sizes)
+    config, fitted = fit_transfer_config(config, os.path.join(train_dir, "utt2spk"),
+                                         os.path.join(long_dir, "utt2spk") if long_dir else None)
+    for note in fitted:
+        log.info("sizes fitted to %s: %s", train_dir, note)
+    data_conf = config["data"]
     inputs = transfer_inputs(config, source_dir, train_dir, long_dir, teacher_rspec)
-    state = claim_directory(out_dir, config, inputs, session, resume, overwrite)
+    state = claim_directory(out_dir, config, inputs, session, resume, overwrite, sizes=fitted)
     if state == "done":
         return os.path.join(out_dir, "final.pt"), None
     resume = state == "resume"

@@ -82,3 +82,21 @@ def test_a_training_records_the_sizes_it_fitted(tmp_path, standin_fbank_backend)
     assert record["run"]["sizes"] == [f"a batch of {2 * speakers} speakers x 2 crops needs {2 * speakers} training "
                                       f"speakers, the data has {speakers}: data.utts_per_speaker 2 -> 4 "
                                       f"({speakers} speakers x 4 crops)"]
+
+
+def test_a_transfer_batch_keeps_its_size_with_fewer_target_or_replayed_speakers(tmp_path):
+    from sidkd.sizes import fit_transfer_batch, fit_transfer_config
+
+    conf = {"batch_size": 128, "utts_per_speaker": 2}
+    assert fit_transfer_batch(conf, 0.5, 159, 421) == (conf, None)  # the recipe: 32 + 32 speakers of 159, 421
+    assert fit_transfer_batch(conf, 0.0, 64, None) == (conf, None)
+    fitted, why = fit_transfer_batch(conf, 0.5, 4, 421)  # 64 target-domain crops: 4 speakers x 16
+    assert fitted == {"batch_size": 128, "utts_per_speaker": 16}
+    assert why.endswith("data.utts_per_speaker 2 -> 16 (4 target-domain + 4 replayed speakers x 16 crops)")
+    assert fit_transfer_batch(conf, 0.5, 40, 3)[0]["utts_per_speaker"] == 32  # the long data's 3 speakers: 2 x 32
+    assert fit_transfer_batch(conf, 0.0, 3, None)[0]["utts_per_speaker"] == 64  # whole groups: 2 speakers x 64
+    utt2spk = tmp_path / "utt2spk"
+    utt2spk.write_text("".join(f"s{i}-u{j} s{i}\n" for i in range(4) for j in range(3)))
+    config = {"replay": {"ratio": 0.0}, "data": dict(conf)}
+    fitted, notes = fit_transfer_config(config, str(utt2spk), None)
+    assert fitted["data"]["utts_per_speaker"] == 32 and config["data"]["utts_per_speaker"] == 2 and len(notes) == 1

@@ -292,8 +292,9 @@ def test_max_minutes_counts_the_embedding_and_scoring_time_it_measured(tmp_path,
     assert ran == ["nokd_fast_seed1"]
 
 
-# speakers of the recipe's training data dirs (README "Data"; data/train_dev_train: 30 held out)
-RECIPE_SPEAKERS = {"data/train": 421, "data/train_dev_train": 391}
+# speakers of the recipe's training data dirs (README "Data"; data/train_dev_train: 30 held out;
+# data/sc_dev_rest: data/sc_train less the 40 speakers of data/sc_dev)
+RECIPE_SPEAKERS = {"data/train": 421, "data/train_dev_train": 391, "data/sc_train": 159, "data/sc_dev_rest": 119}
 
 
 def test_the_committed_studies_merge_to_their_committed_configurations(tmp_path):
@@ -305,7 +306,7 @@ def test_the_committed_studies_merge_to_their_committed_configurations(tmp_path)
     import importlib.util
 
     from sidkd.nnet.config import defaults_for, load_config, merge, parse_overrides
-    from sidkd.sizes import fit_student_config
+    from sidkd.sizes import fit_student_config, fit_transfer_config
 
     spec = importlib.util.spec_from_file_location("run_study", os.path.join(REPO_ROOT, "local", "run_study.py"))
     runner = importlib.util.module_from_spec(spec)
@@ -321,10 +322,12 @@ def test_the_committed_studies_merge_to_their_committed_configurations(tmp_path)
             hashes = {}
             for row in runner.read_ledger(os.path.join("studies", name, "results.tsv")):
                 hashes.setdefault(row[0], set()).add(row[7][:16])
-            utt2spk = tmp_path / f"{name}.utt2spk"
-            if study["kind"] == "student":
-                speakers = RECIPE_SPEAKERS[study["train_data"]]
-                utt2spk.write_text("".join(f"u{i}-{j} s{i}\n" for i in range(speakers) for j in range(2)))
+            utt2spk = {}
+            for role in ("train_data", "long_data"):
+                if study.get(role):
+                    utt2spk[role] = tmp_path / f"{name}.{role}.utt2spk"
+                    speakers = RECIPE_SPEAKERS[study[role]]
+                    utt2spk[role].write_text("".join(f"u{i}-{j} s{i}\n" for i in range(speakers) for j in range(2)))
             for system in study["systems"]:
                 if system["config"] == runner.SOURCE:
                     continue
@@ -333,8 +336,11 @@ def test_the_committed_studies_merge_to_their_committed_configurations(tmp_path)
                     overrides = merge(merge(scale, parse_overrides(system.get("set"))), {"seed": int(seed)})
                     config = load_config(system["config"], overrides, defaults_for(study["kind"]))
                     if study["kind"] == "student":
-                        fitted, notes = fit_student_config(config, str(utt2spk))
-                        assert fitted == config and not notes, (path, run, notes)
+                        fitted, notes = fit_student_config(config, str(utt2spk["train_data"]))
+                    else:
+                        fitted, notes = fit_transfer_config(config, str(utt2spk["train_data"]),
+                                                            str(utt2spk["long_data"]) if "long_data" in utt2spk else None)
+                    assert fitted == config and not notes, (path, run, notes)
                     committed = [yaml.safe_load(open(os.path.join("studies", name, "configs", f"{h}.yaml")))
                                  for h in sorted(hashes.get(run, ()))]
                     assert committed, f"{path}: {run} has no rows"
