@@ -19,7 +19,7 @@ row of the same commit is not measured again; a size whose stage ran in an earli
 WORK/xK is gone runs again from stage 0.
 
   python bench/scale.py --work exp/scale --sizes "1 2 4" --nj 2        # measure (resumable)
-  python bench/scale.py --report docs/scale/results.tsv                # table + exponents + PNG
+  python bench/scale.py --report docs/scale/results.tsv   # table + exponents into docs/scale.md, plot PNG
 """
 
 from __future__ import annotations
@@ -213,6 +213,8 @@ def run_size(args, size: int, commit: str) -> None:
                f"data.chunks_per_epoch={args.student_steps * 64} loss.aam.margin_warmup_epochs=[0,0]",
                "--overwrite", "true"]
     for stage in range(first, max(args.stages) + 1):
+        if stage == 6:  # a finished student of the same configuration would be found, not trained
+            shutil.rmtree(os.path.join(recipe, "exp", "student_nokd"), ignore_errors=True)
         result = measure(["./run.sh", "--stage", str(stage), "--stop-stage", str(stage), *options], recipe,
                          os.path.join(recipe, "scale.log"))
         if result["rc"] != 0:
@@ -236,7 +238,8 @@ def exponent(sizes, values) -> float:
     return float(np.polyfit(x, y, 1)[0]) if len(set(sizes)) > 1 else math.nan
 
 
-def report(ledger: str, out_md: str, out_png: str) -> None:
+def report(ledger: str, doc: str, out_png: str) -> None:
+    """The table between doc's ``<!-- scale-table -->`` markers, and the plot."""
     rows = read_ledger(ledger)
     latest = {}
     for r in rows:  # the newest measurement of each (size, stage)
@@ -255,7 +258,13 @@ def report(ledger: str, out_md: str, out_png: str) -> None:
         cells = [f"{float(latest[(s, stage)]['wall_s']):.0f} / {float(latest[(s, stage)]['cpu_s']):.0f} / "
                  f"{float(latest[(s, stage)]['max_rss_mb']):.0f}" if (s, stage) in latest else "" for s in sizes]
         lines.append(f"| {stage} | " + " | ".join(cells) + " | " + " | ".join(f"{e:.2f}" for e in fit) + " |")
-    atomic_write_text(out_md, "\n".join(lines) + "\n")
+    table = "\n".join(lines) + "\n"
+    text = open(doc, encoding="utf-8").read()
+    begin, end = "<!-- scale-table -->\n", "<!-- /scale-table -->"
+    if begin not in text or end not in text:
+        raise SystemExit(f"{doc}: no {begin.strip()} ... {end} block for the table")
+    head, rest = text.split(begin, 1)
+    atomic_write_text(doc, head + begin + table + end + rest.split(end, 1)[1])
     import matplotlib
 
     matplotlib.use("Agg")
@@ -272,7 +281,7 @@ def report(ledger: str, out_md: str, out_png: str) -> None:
     ax_t.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out_png, dpi=100)
-    print(open(out_md).read())
+    print(table)
 
 
 def main() -> int:
@@ -284,11 +293,11 @@ def main() -> int:
     parser.add_argument("--nj", type=int, default=2)
     parser.add_argument("--student-steps", type=int, default=10, help="steps of 64 crops the student trains")
     parser.add_argument("--ledger", default=os.path.join(REPO, "docs", "scale", "results.tsv"))
-    parser.add_argument("--report", default="", metavar="LEDGER", help="print the table of a ledger, write PNG")
+    parser.add_argument("--report", default="", metavar="LEDGER",
+                        help="the ledger's table into docs/scale.md and its plot docs/scale/scale.png")
     args = parser.parse_args()
     if args.report:
-        base = os.path.join(os.path.dirname(args.report), "scale")
-        report(args.report, base + ".md", base + ".png")
+        report(args.report, os.path.join(REPO, "docs", "scale.md"), os.path.join(REPO, "docs", "scale", "scale.png"))
         return 0
     args.work = os.path.abspath(args.work)
     args.stages = [int(s) for s in args.stages.split()]
