@@ -197,10 +197,13 @@ def read_ledger(path: str) -> list[list[str]]:
 
 
 def git_commit() -> str:
+    """HEAD, with +dirty when a tracked file other than a study's own ledger or configs (which the
+    runner writes) differs from it; "unknown" outside a git checkout."""
     try:
         out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                text=True, check=True).stdout.splitlines()
+        dirty = [line for line in status if not re.match(r"studies/[^/]+/(results\.tsv|configs/)", line[3:])]
         return out.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
@@ -246,6 +249,8 @@ def main(argv=None) -> int:
     parser.add_argument("--cmd", default="run.pl", help="job runner of the embedding and scoring steps")
     parser.add_argument("--cuda-cmd", default="run.pl", help="job runner of the trainings")
     parser.add_argument("--dry-run", default="false", choices=["true", "false"], help="print the plan, run nothing")
+    parser.add_argument("--allow-uncommitted", default="false", choices=["true", "false"],
+                        help="run from a tree with uncommitted changes (its rows' commit ends in +dirty)")
     parser.add_argument("study", help="studies/<name>.yaml")
     args = parser.parse_args(argv)
     start = time.monotonic()
@@ -285,8 +290,12 @@ def main(argv=None) -> int:
              if known else ""), flush=True)
     if args.dry_run == "true":
         return 0
-    os.makedirs(os.path.join(ledger_dir, "configs"), exist_ok=True)
     commit = git_commit()  # the code the rows come from: the checkout as the runner started
+    if commit.endswith("+dirty") and args.allow_uncommitted != "true" and len(todo) > 0:
+        raise DataError(f"the checkout has uncommitted changes (git status): rows made now could not name the "
+                        f"code they come from; commit first, or pass --allow-uncommitted true (their commit is then "
+                        f"marked {commit})")
+    os.makedirs(os.path.join(ledger_dir, "configs"), exist_ok=True)
     scoring = []  # minutes of embedding and scoring of each system this process ran
     for run in todo:
         elapsed, guess = (time.monotonic() - start) / 60, minutes_of(run)  # measured anew after each system

@@ -349,3 +349,43 @@ def test_the_committed_studies_merge_to_their_committed_configurations(tmp_path)
     finally:
         os.chdir(cwd)
     assert checked >= 38
+
+
+def test_the_runner_skips_by_configuration_hash_not_by_system_name(tmp_path, monkeypatch):
+    """Rows of nokd's configuration filed under another name make nokd done; rows named nokd_fast
+    with another hash leave nokd_fast to run (a runner keyed on names would do the opposite)."""
+    import sys
+
+    command = make_study(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    sys.path.insert(0, os.path.join(REPO_ROOT, "local"))
+    import run_study
+
+    study = run_study.read_study("studies/tiny.yaml")
+    nokd = run_study.Run(study, "tiny", study["systems"][0], 1, run_study.scale_layer(study))
+    assert nokd.name == "nokd_seed1"
+    ledger_path = tmp_path / "studies" / "tiny" / "results.tsv"
+    ledger_path.parent.mkdir(parents=True)
+    rows = [[name, backend, trials, "5.0", "0.5", "0.7", "1", config_hash, "abc", "10", "1.0", "d"]
+            for name, config_hash in (("renamed_seed1", nokd.hash), ("nokd_fast_seed1", "f" * 64))
+            for trials in ("dev", "dev_short") for backend in ("cosine", "lda2+plda")]
+    ledger_path.write_text("\t".join(run_study.LEDGER_HEADER) + "\n" + "".join("\t".join(r) + "\n" for r in rows))
+    out = run(tmp_path, [*command[:-1], "--dry-run", "true", command[-1]])
+    assert re.search(r"nokd_seed1 \(hash \w+\): done", out), out
+    assert re.search(r"nokd_fast_seed1 \(hash \w+\): to run", out), out
+    assert "1 of 2 done, 1 to run" in out
+
+
+def test_the_runner_refuses_an_uncommitted_checkout_unless_told(tmp_path):
+    """In a git checkout with a changed tracked file (not the study's own ledger): an error naming
+    --allow-uncommitted; with it, the run starts and its rows' commit ends in +dirty."""
+    command = make_study(tmp_path)
+    for args in (["init", "-q"], ["add", "studies"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "s"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+    (tmp_path / "studies" / "tiny.yaml").write_text((tmp_path / "studies" / "tiny.yaml").read_text() + "# edited\n")
+    proc = subprocess.run(command, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert "uncommitted changes (git status)" in proc.stderr and "--allow-uncommitted true" in proc.stderr
+    assert not (tmp_path / "exp" / "studies").exists()
+    dry = run(tmp_path, [*command[:-1], "--dry-run", "true", command[-1]])  # a plan is always allowed
+    assert "0 of 2 done" in dry
