@@ -322,6 +322,8 @@ def test_the_committed_studies_merge_to_their_committed_configurations(tmp_path)
             hashes = {}
             for row in runner.read_ledger(os.path.join("studies", name, "results.tsv")):
                 hashes.setdefault(row[0], set()).add(row[7][:16])
+            if not hashes:
+                continue  # a planned study: no committed row yet
             utt2spk = {}
             for role in ("train_data", "long_data"):
                 if study.get(role):
