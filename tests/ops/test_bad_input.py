@@ -1,6 +1,6 @@
 """Bad input across the feature and back-end programs: each case is a clear error naming the
 file/key, or a skip that is logged with the key and counted, and the counts add up (in = out + skipped).
-The table of cases is in README.md (section "Bad input"); the rows here are the same cases.
+The table of cases is in docs/bad_input.md; the rows here are the same cases.
 
 Per-utterance problems go through one data dir (one run per program, then every row is checked
 against the programs' logs and outputs); whole-input problems are one run each.
