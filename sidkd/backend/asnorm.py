@@ -1,4 +1,4 @@
-"""Adaptive symmetric score normalisation (AS-norm, MATH.md section 3).
+"""Adaptive symmetric score normalisation (AS-norm, docs/math.md §3).
 
 For a trial (e, t) with score s: the top-N cohort scores of e (e scored against every cohort vector)
 give μ_e, σ_e, those of t give μ_t, σ_t, and the normalised score is

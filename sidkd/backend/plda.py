@@ -1,4 +1,4 @@
-"""Two-covariance PLDA (MATH.md section 3), trained by EM and scored as Kaldi's Plda.
+"""Two-covariance PLDA (docs/math.md §3), trained by EM and scored as Kaldi's Plda.
 
 Model: x = m + y + ε, y ~ N(0, B) (speaker), ε ~ N(0, W) (within speaker).
 Training follows Kaldi's PldaEstimator: m is the mean of the speaker means, B = W = I at the start,

@@ -1,4 +1,4 @@
-"""Total-variability i-vector extractor in Kaldi's formulation (MATH.md §2).
+"""Total-variability i-vector extractor in Kaldi's formulation (docs/math.md §2).
 
 Model: x_t | (c, w) ~ N(M_c w, Σ_c), prior w ~ N(o·e₀, I). No separate mean: the first column
 of M_c carries it (o is the "prior offset", 100 at init as in Kaldi). The i-vector is the

@@ -1,4 +1,4 @@
-"""Verification metrics: EER, minDCF, actual DCF and DET curves (MATH.md section 5)."""
+"""Verification metrics: EER, minDCF, actual DCF and DET curves (docs/math.md §5)."""
 
 from sidkd.metrics.rates import (
     DetPoints,

@@ -1,6 +1,6 @@
 """Miss and false-alarm rates over all thresholds, and the numbers derived from them.
 
-Conventions (MATH.md section 5): a trial is accepted when its score is >= the threshold, so
+Conventions (docs/math.md §5): a trial is accepted when its score is >= the threshold, so
 P_miss(θ) = #(target < θ) / N_target and P_fa(θ) = #(nontarget >= θ) / N_nontarget. The candidate
 thresholds are the distinct scores plus +inf; trials with equal scores therefore move together
 (one step of the curve), never one by one in some arbitrary sort order.

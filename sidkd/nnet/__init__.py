@@ -1,1 +1,1 @@
-"""The student network: models, pooling, losses, training data and the training loop (MATH.md §4)."""
+"""The student network: models, pooling, losses, training data and the training loop (docs/math.md §4)."""

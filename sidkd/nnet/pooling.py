@@ -2,7 +2,7 @@
 
 StatsPool: mean and standard deviation over time. AttentiveStatsPool (Okabe et al., 2018,
 "Attentive statistics pooling for deep speaker embedding"): e_t = vᵀ f(W h_t + b) + k per frame and
-channel, α = softmax over time, μ = Σ α_t h_t, σ = sqrt(Σ α_t h_t² − μ²) (MATH.md §4). The attention
+channel, α = softmax over time, μ = Σ α_t h_t, σ = sqrt(Σ α_t h_t² − μ²) (docs/math.md §4). The attention
 is channel-wise (one score per frame and channel), the variant ECAPA and wespeaker use; a scalar
 score per frame is ``channel_wise=False`` (Okabe's original).
 """

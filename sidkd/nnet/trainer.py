@@ -1,4 +1,4 @@
-"""Training of the student: L = L_AAM + λ·L_kd (MATH.md §4) with margin warm-up, on speaker-balanced
+"""Training of the student: L = L_AAM + λ·L_kd (docs/math.md §4) with margin warm-up, on speaker-balanced
 batches of augmented crops; the loop itself (schedule, clipping, checkpoints, resume, averaging, DDP)
 is sidkd.nnet.loop.fit.
 

@@ -1,4 +1,4 @@
-"""Training losses of the student (MATH.md §4): AAM-softmax and its sub-centre form, the
+"""Training losses of the student (docs/math.md §4): AAM-softmax and its sub-centre form, the
 distillation loss to the teacher i-vector, and the long/short KL term of the transfer stage."""
 
 from sidkd.nnet.losses.aam import AAMSoftmax, margin_at

@@ -1,4 +1,4 @@
-"""Additive angular margin softmax (ArcFace) with K sub-centres per class (MATH.md §4).
+"""Additive angular margin softmax (ArcFace) with K sub-centres per class (docs/math.md §4).
 
 For unit embedding z and unit weights w_{j,k}: cos θ_j = max_k w_{j,k}ᵀ z (K = 1: plain AAM).
 Logits: s·cos(θ_y + m) for the true class y, s·cos θ_j for the others; loss = cross-entropy.

@@ -1,4 +1,4 @@
-"""Distillation to the i-vector teacher (MATH.md §4): L_kd = ‖P z_s − t‖² / R.
+"""Distillation to the i-vector teacher (docs/math.md §4): L_kd = ‖P z_s − t‖² / R.
 
 z_s is the student embedding, P a learned linear map (with bias) to the teacher's dimension R, t the
 teacher i-vector of the same utterance after a fixed normalisation whose statistics come from the

@@ -1,4 +1,4 @@
-"""Long/short relative entropy (MATH.md §4): L = T²·KL(p_long ‖ p_short), p = softmax(logits/T).
+"""Long/short relative entropy (docs/math.md §4): L = T²·KL(p_long ‖ p_short), p = softmax(logits/T).
 
 The long view is the target: its logits are detached, so only the short branch learns. T² keeps the
 gradient scale independent of the temperature (Hinton et al., 2015).
