@@ -118,7 +118,7 @@ if stage_on 4; then
   end_stage 4
 fi
 
-# Stage 5: the i-vector baseline; LDA and PLDA on the train speakers with >= 2 utterances (REFERENCE.md).
+# Stage 5: the i-vector baseline; LDA and PLDA on the train speakers with >= 2 utterances (docs/reference.md).
 [ $stop_stage -lt 5 ] || fit_lda lda_dim $data/train
 if stage_on 5; then
   steps/train_plda.sh --cmd "$train_cmd" --lda-dim $lda_dim exp/ivectors_train/ivector.scp $data/train exp/ivectors_train/plda_lda$lda_dim
@@ -175,7 +175,7 @@ if stage_on 7; then
   end_stage 7
 fi
 
-# Stage 8: the back-ends of stage 5; README's table (EER% / minDCF(0.01)) in exp/student_table*.md.
+# Stage 8: the back-ends of stage 5; the students' table (EER% / minDCF(0.01)) in exp/student_table*.md.
 if stage_on 8; then
   fit_eval_lda
   if [ $dev_split = true ]; then  # the teacher on the same trials, its back-end from the same speakers

@@ -20,6 +20,7 @@ WORK/xK is gone runs again from stage 0.
 
   python bench/scale.py --work exp/scale --sizes "1 2 4" --nj 2        # measure (resumable)
   python bench/scale.py --report docs/scale/results.tsv   # table + exponents into docs/scale.md, plot PNG
+local/test_slurm.sh runs it through slurm.pl (--cmd-sh) as a smoke run (--max-speakers, --recipe-options).
 """
 
 from __future__ import annotations
@@ -106,39 +107,51 @@ def perturbed_speakers(work: str, corpus: str, prefix: str, j: int) -> str:
     return out
 
 
-def make_corpora(work: str, size: int) -> str:
-    """WORK/corpora_xK: the corpus folders and speaker lists of size K (links into WORK/audio)."""
+def make_corpora(work: str, size: int, max_speakers: int = 0) -> str:
+    """WORK/corpora_xK: the corpus folders and speaker lists of size K (links into WORK/audio).
+    ``max_speakers`` > 0: only that many speakers of each list and corpus (a smoke run)."""
     root = os.path.join(work, f"corpora_x{size}")
     if os.path.exists(root + ".done"):
         return root
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(os.path.join(root, "splits"))
+    lists = {}
+    for part in ("train", "test"):
+        with open(os.path.join(CORPORA, "splits", f"{LONG}.{part}.spk"), encoding="utf-8") as handle:
+            lists[part] = handle.read().split()[:max_speakers or None]
+    extra = sorted({spk for _, spk in read_utt2spk(os.path.join(CORPORA, EXTRA, "utt2spk"))})[:max_speakers or None]
+    keep = {LONG: set(lists["train"]) | set(lists["test"]), EXTRA: set(extra)}
     for corpus in (LONG, EXTRA):
         rows = []
         for prefix, j in factors(size):
             audio = perturbed_speakers(work, corpus, prefix, j)
             for key, spk in read_utt2spk(os.path.join(CORPORA, corpus, "utt2spk")):
+                if spk not in keep[corpus]:
+                    continue
                 speaker_dir = os.path.join(root, corpus, prefix + spk)
                 if not os.path.lexists(speaker_dir):
                     os.makedirs(os.path.dirname(speaker_dir), exist_ok=True)
                     os.symlink(os.path.abspath(os.path.join(audio, spk)), speaker_dir)
                 rows.append(f"{prefix}{key} {prefix}{spk}\n")
         atomic_write_text(os.path.join(root, corpus, "utt2spk"), "".join(sorted(rows)))
-    for part in ("train", "test"):
-        with open(os.path.join(CORPORA, "splits", f"{LONG}.{part}.spk"), encoding="utf-8") as handle:
-            speakers = handle.read().split()
+    for part, speakers in lists.items():
         atomic_write_text(os.path.join(root, "splits", f"{LONG}.{part}.spk"),
                           "".join(f"{p}{s}\n" for p, _ in factors(size) for s in speakers))
     open(root + ".done", "w").close()
     return root
 
 
-def recipe_dir(work: str, size: int) -> str:
+def recipe_dir(work: str, size: int, cmd_sh: str = "") -> str:
+    """WORK/xK: a recipe folder of links to this checkout; ``cmd_sh``: its own cmd.sh (job runners)."""
     path = os.path.join(work, f"x{size}")
     os.makedirs(path, exist_ok=True)
     for item in RECIPE_ITEMS:
         link = os.path.join(path, item)
-        if not os.path.lexists(link):
+        if item == "cmd.sh" and cmd_sh:
+            if os.path.lexists(link):
+                os.remove(link)
+            shutil.copyfile(cmd_sh, link)
+        elif not os.path.lexists(link):
             os.symlink(os.path.join(REPO, item), link)
     return path
 
@@ -196,7 +209,7 @@ def append_row(path: str, row: dict) -> None:
 
 def run_size(args, size: int, commit: str) -> None:
     done = {(int(r["size"]), int(r["stage"])) for r in read_ledger(args.ledger) if r["commit"] == commit}
-    recipe = recipe_dir(args.work, size)
+    recipe = recipe_dir(args.work, size, args.cmd_sh)
     marker = os.path.join(recipe, "exp", "scale_stages_done")
     ran = set(open(marker).read().split()) if os.path.exists(marker) else set()
     stages = [s for s in args.stages if (size, s) not in done]
@@ -206,12 +219,12 @@ def run_size(args, size: int, commit: str) -> None:
     first = min(stages)
     if first > 0 and not all(str(s) in ran for s in range(first)):
         first = 0  # the work dir of the earlier stages is gone: make it again (and measure it again)
-    corpora = make_corpora(args.work, size)
+    corpora = make_corpora(args.work, size, args.max_speakers)
     options = ["--nj", str(args.nj), "--corpus-root", os.path.abspath(corpora), "--short-corpus", "",
                "--students", "student_nokd", "--student-set",
                f"optim.num_epochs=1 optim.average_last=1 optim.warmup_epochs=0.1 "
                f"data.chunks_per_epoch={args.student_steps * 64} loss.aam.margin_warmup_epochs=[0,0]",
-               "--overwrite", "true"]
+               "--overwrite", "true", *args.recipe_options.split()]
     for stage in range(first, max(args.stages) + 1):
         if stage == 6:  # a finished student of the same configuration would be found, not trained
             shutil.rmtree(os.path.join(recipe, "exp", "student_nokd"), ignore_errors=True)
@@ -293,6 +306,10 @@ def main() -> int:
     parser.add_argument("--nj", type=int, default=2)
     parser.add_argument("--student-steps", type=int, default=10, help="steps of 64 crops the student trains")
     parser.add_argument("--ledger", default=os.path.join(REPO, "docs", "scale", "results.tsv"))
+    parser.add_argument("--cmd-sh", default="", help="the recipe folders' cmd.sh (default: this checkout's, run.pl)")
+    parser.add_argument("--max-speakers", type=int, default=0,
+                        help="a smoke run: this many speakers per speaker list and corpus (0: all)")
+    parser.add_argument("--recipe-options", default="", help="more run.sh options, e.g. smaller sizes for a smoke run")
     parser.add_argument("--report", default="", metavar="LEDGER",
                         help="the ledger's table into docs/scale.md and its plot docs/scale/scale.png")
     args = parser.parse_args()

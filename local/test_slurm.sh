@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs steps/make_mfcc.sh through a real Slurm (slurm.pl) and through run.pl, and checks that the
-# features are identical. Needs root and Debian's packages: installs slurm-wlm and munge with
+# features are identical; then i-vector extraction likewise, and the scale bench through slurm.pl. Needs root and Debian's packages: installs slurm-wlm and munge with
 # apt-get unless they are there, runs a private one-node cluster on this machine (its own munged,
 # slurmctld and slurmd, config, ports, state and logs in a temporary folder), and stops it again.
 #
@@ -218,6 +218,23 @@ print(f"test_slurm.sh: {len(kaldiio.load_scp(slurm + '/ivector.scp'))} of {num_u
 EOF
 else
   say "no steps/extract_ivectors.sh here: i-vector extraction through Slurm not tested"
+fi
+
+# The scale bench (bench/scale.py) through cmd.sh with slurm.pl: every stage of run.sh at one small
+# size (a few speakers, tiny teacher), its jobs and trainings submitted to the cluster.
+if [ -f "$root/bench/scale.py" ]; then
+  printf 'export train_cmd="slurm.pl --poll-interval 1 --gone-grace 20"\nexport cuda_cmd="$train_cmd"\n' \
+    > "$tmp/cmd_slurm.sh"
+  start=$(date +%s)
+  timeout 400 "$python" "$root/bench/scale.py" --work "$tmp/scale" --sizes 1 --max-speakers 3 --student-steps 1 \
+    --cmd-sh "$tmp/cmd_slurm.sh" --ledger "$tmp/scale/results.tsv" --recipe-options "--ivector-num-gauss 8 \
+    --ivector-dim 10 --ubm-num-iters 1 --ivector-num-iters 1" | sed 's/^/  /'
+  rows=$(tail -n +2 "$tmp/scale/results.tsv" | wc -l)
+  markers=$(ls "$tmp"/scale/x1/exp/make_mfcc/train/q/done.* "$tmp"/scale/x1/exp/ivectors_test/log/q/done.* \
+    2> /dev/null | wc -l)
+  [ "$rows" = 9 ] && [ "$markers" -gt 0 ] \
+    || { echo "$prog: the scale bench through slurm.pl measured $rows of 9 stages, $markers task markers" >&2; exit 1; }
+  say "scale bench through slurm.pl: $rows stages measured in $(( $(date +%s) - start )) s"
 fi
 
 # A failing task: slurm.pl exits non-zero and names its log, as run.pl does.

@@ -19,6 +19,7 @@ def test_real_slurm():
     if os.path.exists(os.path.join(REPO_ROOT, "steps", "extract_ivectors.sh")):
         assert "i-vectors through slurm.pl equal those through run.pl" in proc.stdout
     assert "task 1 of Slurm job" in proc.stdout and "ended without reporting a status" in proc.stdout
+    assert "scale bench through slurm.pl: 9 stages measured" in proc.stdout
     assert proc.stdout.rstrip().endswith("PASS")
 
 
