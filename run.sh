@@ -189,7 +189,7 @@ if stage_on 8; then
     steps/train_plda.sh --cmd "$train_cmd" --lda-dim $eval_lda $xv/xvector.scp $data/$student_train $xv/plda_lda$eval_lda
     score $sys $student_eval $xv/xvector.scp exp/$sys/xvectors_$student_eval/xvector.scp $xv/plda_lda$eval_lda
   done
-  cols=$(printf "$student_eval:%s " cosine cosine+asnorm lda$eval_lda+plda lda$eval_lda+plda+asnorm)
+  cols=$(python -m sidkd.bin.backends columns --lda-dim $eval_lda --sets $student_eval)  # every back-end, ± AS-norm
   python -m sidkd.bin.results_table --systems "ivector $student_systems" --columns "$cols" exp/results.tsv \
     | tee exp/student_table$suffix.md
   [ -z "$student_seeds" ] || python -m sidkd.bin.results_table --aggregate-seeds true --columns "$cols" \
@@ -238,8 +238,9 @@ if stage_on 11; then
       score $sys test $xv/xvectors_train/xvector.scp $cropped $plda $cropped test_${s}s${s}s
     done
   done
-  cols="sc_test:cosine sc_test:lda$transfer_lda_dim+plda"  # then test_Ss, test_SsSs, test
-  for t in $(printf "test_%ss " $test_crops; for s in $test_crops; do echo test_${s}s${s}s; done) test; do cols+=" $t:cosine $t:lda$lda_dim+plda"; done
+  cols="$(python -m sidkd.bin.backends columns --asnorm false --lda-dim $transfer_lda_dim --sets sc_test) $(python \
+    -m sidkd.bin.backends columns --asnorm false --lda-dim $lda_dim --sets "$(printf "test_%ss " $test_crops
+    for s in $test_crops; do echo test_${s}s${s}s; done) test")"  # sc_test, then test_Ss, test_SsSs, test
   python -m sidkd.bin.results_table --systems "source $transfers" --columns "$cols" exp/results.tsv | tee exp/transfer_table.md
   end_stage 11
 fi

@@ -30,6 +30,7 @@ import time
 
 import yaml
 
+from sidkd.backend.backends import columns
 from sidkd.errors import DataError
 from sidkd.io.datadir import atomic_write_text
 from sidkd.metrics.results import RESULTS_HEADER, read_results_table, read_rows
@@ -318,12 +319,9 @@ def lda_dim_of(study: dict, trial: dict) -> int:
 
 
 def backends_of(study: dict, trial: dict) -> list[str]:
-    """Those of local/score_backends.sh for this trial set, named after its LDA dimension."""
-    lda_dim = lda_dim_of(study, trial)
-    backends = ["cosine", f"lda{lda_dim}+plda"]
-    if study.get("asnorm", True):
-        backends += ["cosine+asnorm", f"lda{lda_dim}+plda+asnorm"]
-    return backends
+    """The columns local/score_backends.sh fills for this trial set (the back-end registry's at its
+    LDA dimension)."""
+    return columns(lda_dim_of(study, trial), bool(study.get("asnorm", True)))
 
 
 def run_one(run: Run, study: dict, ledger: str, ledger_dir: str, commit: str, args) -> float:

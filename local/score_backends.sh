@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Scores one system on one trial set with the recipe's four back-ends: cosine and LDA+PLDA, each
-# with and without AS-norm (cohort: the training vectors; --asnorm false: the two plain ones). Rows go to --results (exp/results.tsv;
+# Scores one system on one trial set with the recipe's back-ends (sidkd/backend/backends.py: cosine
+# and LDA+PLDA), each with and without AS-norm (cohort: the training vectors; --asnorm false: plain). Rows go to --results (exp/results.tsv;
 # through the scoring steps); a DET plot of the four to <out-dir>/det.png.
 help_message="Usage: $0 [options] <system> <train-scp> <enrol-scp> <plda-dir> <trials> <out-dir>
  e.g.: $0 ivector exp/ivectors_train/ivector.scp exp/ivectors_test/ivector.scp \\
@@ -30,23 +30,28 @@ sys=$1 train_scp=$2 eval_scp=$3 plda_dir=$4 trials=$5 out=$6
 test_scp=${test_scp:-$eval_scp}
 name=${trials_name:-$(basename "$(dirname "$trials")")}
 [ -f "$plda_dir/lda_dim" ] || { echo "$0: no $plda_dir/lda_dim: not a back-end of steps/train_plda.sh" >&2; exit 1; }
-plda=lda$(cat "$plda_dir/lda_dim")+plda  # the back-end's name: its LDA dimension
 
-steps/score_cosine.sh --cmd "$cmd" --results "$results" --system "$sys" --backend cosine --trials-name "$name" \
-  "$train_scp" "$eval_scp" "$test_scp" "$trials" "$out/cosine"
-steps/score_plda.sh --cmd "$cmd" --results "$results" --system "$sys" --backend "$plda" --trials-name "$name" \
-  "$plda_dir" "$eval_scp" "$test_scp" "$trials" "$out/plda"
-names=(cosine "$plda") scores=("$out/cosine/scores" "$out/plda/scores")
-if [ "$asnorm" = true ]; then
-  steps/score_norm.sh --cmd "$cmd" --scorer cosine --top-n "$top_n" --max-cohort "$max_cohort" --trials "$trials" \
-    --results "$results" --system "$sys" --backend cosine+asnorm --trials-name "$name" \
-    "$train_scp" "$eval_scp" "$test_scp" "$out/cosine/scores" "$out/cosine_asnorm"
-  steps/score_norm.sh --cmd "$cmd" --scorer plda --model-dir "$plda_dir" --top-n "$top_n" --max-cohort "$max_cohort" \
-    --trials "$trials" --results "$results" --system "$sys" --backend "$plda+asnorm" --trials-name "$name" \
-    "$train_scp" "$eval_scp" "$test_scp" "$out/plda/scores" "$out/plda_asnorm"
-  names=(cosine cosine+asnorm "$plda" "$plda+asnorm")
-  scores=("$out/cosine/scores" "$out/cosine_asnorm/scores" "$out/plda/scores" "$out/plda_asnorm/scores")
-fi
+# one pass per back-end of the registry (sidkd/backend/backends.py): its scores, then its AS-norm
+names=() scores=()
+while read -r backend column model step norm_scorer norm_model norm_column <&3; do
+  case $model in
+    train-vectors) model_arg=$train_scp ;;
+    plda-dir) model_arg=$plda_dir ;;
+    *) echo "$0: back-end $backend: unknown model kind $model" >&2; exit 1 ;;
+  esac
+  $step --cmd "$cmd" --results "$results" --system "$sys" --backend "$column" --trials-name "$name" \
+    "$model_arg" "$eval_scp" "$test_scp" "$trials" "$out/$backend"
+  names+=("$column") scores+=("$out/$backend/scores")
+  if [ "$asnorm" = true ]; then
+    norm_opts=()
+    [ "$norm_model" = false ] || norm_opts=(--model-dir "$model_arg")
+    steps/score_norm.sh --cmd "$cmd" --scorer "$norm_scorer" "${norm_opts[@]}" --top-n "$top_n" \
+      --max-cohort "$max_cohort" --trials "$trials" --results "$results" --system "$sys" --backend "$norm_column" \
+      --trials-name "$name" "$train_scp" "$eval_scp" "$test_scp" "$out/$backend/scores" "$out/${backend}_asnorm"
+    names+=("$norm_column") scores+=("$out/${backend}_asnorm/scores")
+  fi
+done 3< <(python -m sidkd.bin.backends list --lda-dim "$(cat "$plda_dir/lda_dim")")
+[ ${#names[@]} -gt 0 ] || { echo "$0: no back-end listed by sidkd.bin.backends" >&2; exit 1; }
 if [ "$plot" = true ]; then
   python -m sidkd.bin.plot_det --title "$sys, $name" --names "$(IFS=,; echo "${names[*]}")" \
     "$trials" "$out/det.png" "${scores[@]}"

@@ -19,6 +19,7 @@ e.g. python -m sidkd.bin.results_table --systems source,transfer_ce \\
 
 from __future__ import annotations
 
+from sidkd.backend.backends import ASNORM, BACKENDS, backend_of_column
 from sidkd.cli import ArgumentParser, ProgramError, run_main
 from sidkd.metrics.results import (append_column, markdown_table, read_config_hashes, read_results_table,
                                    seed_gain_table, seed_markdown_table, seed_pairs,
@@ -49,6 +50,10 @@ def main(argv=None) -> int:
         trials, sep, backend = column.partition(":")
         if not sep or not trials or not backend:
             raise ProgramError(f"--columns: expected trials:backend, got {column!r}")
+        if backend_of_column(backend)[0] is None:
+            known = ", ".join(b.shape for b in BACKENDS.values())
+            raise ProgramError(f"--columns: {column!r}: {backend!r} is no back-end's column; the back-ends "
+                               f"(sidkd/backend/backends.py): {known}, each also with {ASNORM}")
         columns.append((trials, backend))
     table = read_results_table(args.results)
     systems = _names(args.systems, "--systems")

@@ -11,15 +11,15 @@ from sidkd.metrics.results import RESULTS_HEADER, update_results_table
 def test_rows_replace_by_key_and_markdown_view(tmp_path, capsys):
     path = str(tmp_path / "results.tsv")
     update_results_table(path, ["src", "cosine", "sc_test", "20.00", "0.9000", "0.9500"])
-    update_results_table(path, ["src", "plda", "sc_test", "18.00", "0.8000", "0.9000"])
+    update_results_table(path, ["src", "lda9+plda", "sc_test", "18.00", "0.8000", "0.9000"])
     update_results_table(path, ["ft", "cosine", "sc_test", "15.50", "0.7000", "0.8000"])
     update_results_table(path, ["src", "cosine", "sc_test", "19.00", "0.8800", "0.9400"])  # a rerun
     lines = open(path).read().splitlines()
     assert lines[0].split("\t") == RESULTS_HEADER and len(lines) == 4
     assert lines[-1] == "src\tcosine\tsc_test\t19.00\t0.8800\t0.9400"
-    results_table.main(["--systems", "src,ft", "--columns", "sc_test:cosine sc_test:plda", path])
+    results_table.main(["--systems", "src,ft", "--columns", "sc_test:cosine sc_test:lda9+plda", path])
     assert capsys.readouterr().out == (
-        "| system | sc_test cosine | sc_test plda |\n"
+        "| system | sc_test cosine | sc_test lda9+plda |\n"
         "|---|---|---|\n"
         "| src | 19.00 / 0.8800 | 18.00 / 0.8000 |\n"
         "| ft | 15.50 / 0.7000 | n/a |\n")
@@ -43,16 +43,16 @@ def test_seed_aggregation_mean_and_sample_std(tmp_path, capsys):
     path = str(tmp_path / "results.tsv")
     for seed, eer, dcf in ((1, "1.00", "0.5000"), (2, "2.00", "0.6000"), (10, "4.00", "0.7000")):
         update_results_table(path, [f"kd_seed{seed}", "cosine", "test", eer, dcf, "0.9"])
-    update_results_table(path, ["kd_seed1", "plda", "test", "3.00", "0.4000", "0.9"])
+    update_results_table(path, ["kd_seed1", "lda9+plda", "test", "3.00", "0.4000", "0.9"])
     update_results_table(path, ["kd_seedless", "cosine", "test", "50.00", "0.9", "0.9"])  # not a seed of kd
     update_results_table(path, ["kd", "cosine", "test", "60.00", "0.9", "0.9"])  # nor is the bare name
     update_results_table(path, ["nokd_seed3", "cosine", "test", "5.00", "0.5000", "0.9"])
     results_table.main(["--aggregate-seeds", "true", "--systems", "kd nokd other", "--columns",
-                        "test:cosine test:plda", path])
+                        "test:cosine test:lda9+plda", path])
     # EER 1, 2, 4: mean 7/3, sample std sqrt(((4/3)² + (1/3)² + (5/3)²) / 2) = sqrt(7/3) = 1.5275
     # minDCF .5, .6, .7: mean .6, std .1
     assert capsys.readouterr().out == (
-        "| system | seeds | test cosine | test plda |\n"
+        "| system | seeds | test cosine | test lda9+plda |\n"
         "|---|---|---|---|\n"
         "| kd | 1,2,10 | 2.33 ± 1.53 / 0.6000 ± 0.1000 | 3.00 ± n/a / 0.4000 ± n/a (n=1) |\n"
         "| nokd | 3 | 5.00 ± n/a / 0.5000 ± n/a | n/a |\n"
@@ -77,12 +77,12 @@ def test_a_study_ledger_reads_as_a_results_table_and_updates_refuse_it(tmp_path,
 def test_relative_to_a_baseline_is_the_mean_relative_eer_change_over_the_columns(tmp_path, capsys):
     path = str(tmp_path / "results.tsv")
     for row in (["nokd_seed1", "cosine", "a", "4.00"], ["nokd_seed2", "cosine", "a", "6.00"],  # base mean 5
-                ["nokd_seed1", "plda", "a", "2.00"],                                           # base 2
-                ["kd_seed1", "cosine", "a", "4.50"], ["kd_seed1", "plda", "a", "2.50"],
+                ["nokd_seed1", "lda9+plda", "a", "2.00"],                                           # base 2
+                ["kd_seed1", "cosine", "a", "4.50"], ["kd_seed1", "lda9+plda", "a", "2.50"],
                 ["half_seed1", "cosine", "a", "5.50"]):
         update_results_table(path, [*row, "0.5000", "0.9"])
     results_table.main(["--aggregate-seeds", "true", "--relative-to", "nokd", "--systems", "nokd kd half",
-                        "--columns", "a:cosine a:plda", path])
+                        "--columns", "a:cosine a:lda9+plda", path])
     rows = [line.split(" | ")[-1].rstrip(" |") for line in capsys.readouterr().out.splitlines()[2:]]
     # kd: (4.5/5 - 1 = -10 %, 2.5/2 - 1 = +25 %) -> +7.5 %; half: only cosine, 5.5/5 - 1 = +10 %
     assert rows == ["+0.0 %", "+7.5 %", "+10.0 % (of 1)"]
@@ -97,9 +97,9 @@ def test_gains_pair_each_seed_with_the_baselines_same_seed(tmp_path, capsys):
             ("kd_seed4", "1.00", "0.1000")]  # seed 4: no baseline of that seed, left out
     for system, eer, dcf in rows:
         update_results_table(path, [system, "cosine", "a", eer, dcf, "0.9"])
-    update_results_table(path, ["kd_seed1", "plda", "a", "2.00", "0.2000", "0.9"])
+    update_results_table(path, ["kd_seed1", "lda9+plda", "a", "2.00", "0.2000", "0.9"])
     results_table.main(["--aggregate-seeds", "true", "--relative-to", "nokd", "--gains", "true",
-                        "--systems", "kd", "--columns", "a:cosine a:plda", path])
+                        "--systems", "kd", "--columns", "a:cosine a:lda9+plda", path])
     out = capsys.readouterr().out.splitlines()
     # EER: 3/4 -> -25 %, 5.5/5 -> +10 %, 6/8 -> -25 %: mean -13.33, std sqrt(2·11.67² + 23.33²)/sqrt(2) = 20.21
     # minDCF: 0 %, -25 %, +20 %: mean -1.67, std 22.55; plda: kd has it, nokd does not -> n/a
@@ -107,11 +107,11 @@ def test_gains_pair_each_seed_with_the_baselines_same_seed(tmp_path, capsys):
     # seed 2 +10, seed 3 -25: mean -13.3, std 20.2 (as the cosine column: one column per seed)
     assert out[2] == ("| kd vs nokd | 1,2,3 | -13.3 ± 20.2 / -1.7 ± 22.5 % | n/a | -13.3 ± 20.2 % "
                       "(columns per seed: 1, 1, 1) |")
-    update_results_table(path, ["nokd_seed1", "plda", "a", "1.00", "0.2000", "0.9"])
-    update_results_table(path, ["nokd_seed2", "plda", "a", "2.00", "0.2000", "0.9"])
-    update_results_table(path, ["kd_seed2", "plda", "a", "3.00", "0.2000", "0.9"])
+    update_results_table(path, ["nokd_seed1", "lda9+plda", "a", "1.00", "0.2000", "0.9"])
+    update_results_table(path, ["nokd_seed2", "lda9+plda", "a", "2.00", "0.2000", "0.9"])
+    update_results_table(path, ["kd_seed2", "lda9+plda", "a", "3.00", "0.2000", "0.9"])
     results_table.main(["--aggregate-seeds", "true", "--relative-to", "nokd", "--gains", "true",
-                        "--systems", "kd", "--columns", "a:cosine a:plda", path])
+                        "--systems", "kd", "--columns", "a:cosine a:lda9+plda", path])
     out = capsys.readouterr().out.splitlines()
     # plda: seed 1 2/1 -> +100 %, seed 2 3/2 -> +50 % (seed 3: no plda, n=2 of 3 pairs)
     # per seed over its columns: seed 1 mean(-25, +100) = +37.5, seed 2 mean(+10, +50) = +30,
