@@ -3,7 +3,10 @@
 A scorer turns raw vectors into its own space (``prepare``), builds enrolment models from groups of
 prepared vectors (``enrol``), readies single test vectors (``test_side``) and scores every
 (enrolment, test) pair as a matrix (``score``). Trials are scored by enrolment blocks with matrix
-products, so there is no Python loop per trial.
+products, so there is no Python loop per trial. All-pairs trials (the recipe's test sets) score each
+block against every test utterance; sparse trials (sampled, a small share of all pairs) score each
+small block against only the test utterances its trials name, so that the work grows with the
+trials, not with enrolments x test utterances.
 
 Cosine: x − mean, unit length; an enrolment is the mean of its unit vectors, scaled to unit length
 again (so the score stays a cosine). PLDA: x − mean, optional LDA, optional length normalisation to
@@ -28,6 +31,10 @@ __all__ = ["Enrolled", "CosineScorer", "PldaScorer", "enrol_groups", "score_pair
 
 logger = logging.getLogger(__name__)
 _BLOCK_ELEMENTS = 20_000_000  # enrolment rows × test columns scored at once
+# trials that name fewer than this share of the enrolment x test pairs are scored sparsely, in blocks
+# of _SPARSE_BLOCK enrolments against the columns their trials need
+_SPARSE_SHARE = 0.25
+_SPARSE_BLOCK = 256
 
 
 @dataclass
@@ -144,16 +151,22 @@ def score_pairs(scorer, enroll: list[str], test: list[str], enrol_vectors: Vecto
     enrolled = scorer.enrol(scorer.prepare(enrol_vectors.matrix[needed]), [local[g] for g in groups])
     test_side = scorer.test_side(scorer.prepare(test_vectors.matrix[test_rows]))
     scores = np.empty(len(enroll))
-    block = max(1, _BLOCK_ELEMENTS // max(1, len(test_ids)))
+    sparse = len(enroll) < _SPARSE_SHARE * len(enrol_ids) * len(test_ids)
+    block = _SPARSE_BLOCK if sparse else max(1, _BLOCK_ELEMENTS // max(1, len(test_ids)))
     order = np.argsort(enrol_index, kind="stable")
     bounds = np.searchsorted(enrol_index[order], np.arange(0, len(enrol_ids) + block, block))
     for start, (lo, hi) in zip(range(0, len(enrol_ids), block), zip(bounds[:-1], bounds[1:])):
         stop = min(start + block, len(enrol_ids))
         part = Enrolled(enrolled.vectors[start:stop], enrolled.num_utts[start:stop])
-        matrix = scorer.score(part, test_side)
         trials = order[lo:hi]
-        scores[trials] = matrix[enrol_index[trials] - start, test_index[trials]]
-    logger.info("scored %d trials: %d enrolments x %d test utterances", len(enroll), len(enrol_ids), len(test_ids))
+        if sparse:
+            columns, column_of = np.unique(test_index[trials], return_inverse=True)
+            matrix = scorer.score(part, test_side[columns])
+        else:
+            column_of, matrix = test_index[trials], scorer.score(part, test_side)
+        scores[trials] = matrix[enrol_index[trials] - start, column_of]
+    logger.info("scored %d trials: %d enrolments x %d test utterances%s", len(enroll), len(enrol_ids), len(test_ids),
+                " (sparse: each block against the test utterances its trials name)" if sparse else "")
     return scores
 
 

@@ -155,6 +155,40 @@ def test_score_pairs_with_enrolment_matches_loop():
         assert s == pytest.approx(plda.llr_matrix(u, len(rows), v)[0, 0], abs=1e-10)
 
 
+def test_sparse_trials_score_as_each_pair_alone_and_as_the_dense_path(monkeypatch, caplog):
+    """Sampled trials (a small share of all pairs) take the sparse path: each score equals the pair
+    scored alone (cosine written out; PLDA's llr of the one pair) and the dense path's to 1e-12."""
+    import logging
+
+    import sidkd.backend.scoring as scoring
+
+    caplog.set_level(logging.INFO)
+    rng = np.random.default_rng(8)
+    dim = 5
+    vectors = make_table("u", rng.normal(size=(600, dim)) + 0.2)
+    enroll = [f"u{i}" for i in range(600) for _ in range(3)]
+    test = [f"u{j}" for j in rng.integers(0, 600, len(enroll))]
+    mean = rng.normal(size=dim) * 0.1
+    labels = np.repeat(np.arange(300), 2)
+    plda = train_plda(length_normalize(vectors.matrix - mean), labels, num_iters=2)
+    for scorer in (CosineScorer(mean), PldaScorer(plda, mean)):
+        caplog.clear()
+        got = score_pairs(scorer, enroll, test, vectors, vectors)
+        assert "(sparse: each block against the test utterances its trials name)" in caplog.text
+        for k in range(0, len(enroll), 97):
+            e, t = (vectors.matrix[vectors.index[x]] - mean for x in (enroll[k], test[k]))
+            if isinstance(scorer, CosineScorer):
+                want = e @ t / np.linalg.norm(e) / np.linalg.norm(t)
+            else:
+                side = [plda.normalize_length(plda.transform_vectors(length_normalize(v[None])), 1) for v in (e, t)]
+                want = plda.llr_matrix(side[0], 1, side[1])[0, 0]
+            assert got[k] == pytest.approx(want, abs=1e-9)
+        monkeypatch.setattr(scoring, "_SPARSE_SHARE", 0.0)
+        dense = score_pairs(scorer, enroll, test, vectors, vectors)
+        monkeypatch.undo()
+        np.testing.assert_allclose(got, dense, rtol=1e-12, atol=1e-12)
+
+
 def test_score_pairs_bad_input():
     rng = np.random.default_rng(6)
     vectors = make_table("u", rng.normal(size=(5, 3)))
