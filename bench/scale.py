@@ -15,8 +15,8 @@ links), inside a measuring process that reports the stage's wall time, CPU time 
 every process of the stage) and peak RSS (of its largest process); one row per size and stage is
 appended to the ledger (docs/scale/results.tsv). The student trains a fixed number of steps
 (--student-steps), so its row measures the cost of data and steps, not accuracy. A (size, stage)
-row of the same commit is not measured again; a size whose stage ran in an earlier session but whose
-WORK/xK is gone runs again from stage 0.
+row of the same commit is not measured again; a stage runs alone when the stages before it ran in WORK/xK
+(their outputs are there), else the size runs again from stage 0.
 
   python bench/scale.py --work exp/scale --sizes "1 2 4" --nj 2        # measure (resumable)
   python bench/scale.py --report docs/scale/results.tsv   # table + exponents into docs/scale.md, plot PNG
@@ -216,16 +216,19 @@ def run_size(args, size: int, commit: str) -> None:
     if not stages:
         print(f"x{size}: every stage measured at {commit}", flush=True)
         return
-    first = min(stages)
-    if first > 0 and not all(str(s) in ran for s in range(first)):
-        first = 0  # the work dir of the earlier stages is gone: make it again (and measure it again)
+    # the stages asked for, when every other stage before the last of them ran in WORK/xK (their outputs
+    # are there); else all from stage 0 (the work dir is gone: made again, and measured again)
+    if all(str(s) in ran for s in range(max(stages)) if s not in stages):
+        order = stages
+    else:
+        order = list(range(max(stages) + 1))
     corpora = make_corpora(args.work, size, args.max_speakers)
     options = ["--nj", str(args.nj), "--corpus-root", os.path.abspath(corpora), "--short-corpus", "",
                "--students", "student_nokd", "--student-set",
                f"optim.num_epochs=1 optim.average_last=1 optim.warmup_epochs=0.1 "
                f"data.chunks_per_epoch={args.student_steps * 64} loss.aam.margin_warmup_epochs=[0,0]",
                "--overwrite", "true", *args.recipe_options.split()]
-    for stage in range(first, max(args.stages) + 1):
+    for stage in order:
         if stage == 6:  # a finished student of the same configuration would be found, not trained
             shutil.rmtree(os.path.join(recipe, "exp", "student_nokd"), ignore_errors=True)
         result = measure(["./run.sh", "--stage", str(stage), "--stop-stage", str(stage), *options], recipe,
@@ -251,33 +254,65 @@ def exponent(sizes, values) -> float:
     return float(np.polyfit(x, y, 1)[0]) if len(set(sizes)) > 1 else math.nan
 
 
+# Sizes to project to, as multiples of the 1x training hours (4.72 h): VoxCeleb1's dev part
+# (148,642 utterances, 1,211 speakers, about 340 h) and VoxCeleb2's (1,092,009 utterances, 5,994
+# speakers, about 2,300 h) (Nagrani et al. 2017; Chung et al. 2018).
+TARGETS = (("VoxCeleb1", 340 / 4.72), ("VoxCeleb2", 2300 / 4.72))
+# stages whose work splits over --nj jobs (features, statistics, i-vectors, embeddings)
+PARALLEL = (1, 2, 3, 4, 7)
+
+
+def replace_block(text: str, name: str, body: str, doc: str) -> str:
+    begin, end = f"<!-- {name} -->\n", f"<!-- /{name} -->"
+    if begin not in text or end not in text:
+        raise SystemExit(f"{doc}: no {begin.strip()} ... {end} block")
+    head, rest = text.split(begin, 1)
+    return head + begin + body + end + rest.split(end, 1)[1]
+
+
 def report(ledger: str, doc: str, out_png: str) -> None:
-    """The table between doc's ``<!-- scale-table -->`` markers, and the plot."""
+    """The measurements and the projection between doc's markers, and the plot."""
     rows = read_ledger(ledger)
     latest = {}
     for r in rows:  # the newest measurement of each (size, stage)
         latest[(int(r["size"]), int(r["stage"]))] = r
     sizes = sorted({s for s, _ in latest})
     lines = ["| stage | " + " | ".join(f"{s}x wall s / CPU s / MB" for s in sizes)
-             + " | exponent: wall | CPU | peak MB |", "|---" * (len(sizes) + 4) + "|"]
-    fits = {}
+             + " | exponent wall, CPU, MB (all sizes) | wall, last two sizes |", "|---" * (len(sizes) + 3) + "|"]
+    projection = ["| stage | exponent used | " + " | ".join(
+        f"{name} ({factor:.0f}x): h on 2 cores / on 16 cores, peak GB" for name, factor in TARGETS) + " |",
+        "|---" * (2 + len(TARGETS)) + "|"]
+    fits, totals = {}, [[0.0, 0.0] for _ in TARGETS]
     for stage in STAGES:
         have = [(s, latest[(s, stage)]) for s in sizes if (s, stage) in latest]
         if not have:
             continue
         xs = [s for s, _ in have]
+        wall = [float(r["wall_s"]) for _, r in have]
+        mem = [float(r["max_rss_mb"]) for _, r in have]
         fit = [exponent(xs, [float(r[k]) for _, r in have]) for k in ("wall_s", "cpu_s", "max_rss_mb")]
-        fits[stage] = (xs, [float(r["wall_s"]) for _, r in have], [float(r["max_rss_mb"]) for _, r in have])
+        last = exponent(xs[-2:], wall[-2:]) if len(xs) > 1 else math.nan
+        fits[stage] = (xs, wall, mem)
         cells = [f"{float(latest[(s, stage)]['wall_s']):.0f} / {float(latest[(s, stage)]['cpu_s']):.0f} / "
                  f"{float(latest[(s, stage)]['max_rss_mb']):.0f}" if (s, stage) in latest else "" for s in sizes]
-        lines.append(f"| {stage} | " + " | ".join(cells) + " | " + " | ".join(f"{e:.2f}" for e in fit) + " |")
-    table = "\n".join(lines) + "\n"
+        lines.append(f"| {stage} | " + " | ".join(cells) + " | " + ", ".join(f"{e:.2f}" for e in fit)
+                     + f" | {last:.2f} |")
+        # from the largest size measured, with the last two sizes' slope, but never below 1: a
+        # smaller slope is fixed cost still amortising, not a cost that grows less than the data
+        used = max(1.0, last) if not math.isnan(last) else 1.0
+        out = []
+        for k, (_, factor) in enumerate(TARGETS):
+            hours = wall[-1] * (factor / xs[-1]) ** used / 3600
+            parallel = hours * 2 / 16 if stage in PARALLEL else hours
+            totals[k][0] += hours
+            totals[k][1] += parallel
+            out.append(f"{hours:.1f} / {parallel:.1f}, {mem[-1] / 1024:.1f}")
+        projection.append(f"| {stage} | {used:.2f} | " + " | ".join(out) + " |")
+    projection.append("| all | | " + " | ".join(f"{a:.1f} / {b:.1f}" for a, b in totals) + " |")
     text = open(doc, encoding="utf-8").read()
-    begin, end = "<!-- scale-table -->\n", "<!-- /scale-table -->"
-    if begin not in text or end not in text:
-        raise SystemExit(f"{doc}: no {begin.strip()} ... {end} block for the table")
-    head, rest = text.split(begin, 1)
-    atomic_write_text(doc, head + begin + table + end + rest.split(end, 1)[1])
+    text = replace_block(text, "scale-table", "\n".join(lines) + "\n", doc)
+    text = replace_block(text, "scale-projection", "\n".join(projection) + "\n", doc)
+    atomic_write_text(doc, text)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -293,8 +328,9 @@ def report(ledger: str, doc: str, out_png: str) -> None:
         ax.grid(True, which="both", alpha=0.3)
     ax_t.legend(fontsize=8)
     fig.tight_layout()
+    os.makedirs(os.path.dirname(out_png), exist_ok=True)
     fig.savefig(out_png, dpi=100)
-    print(table)
+    print("\n".join(lines + [""] + projection))
 
 
 def main() -> int:
