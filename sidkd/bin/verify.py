@@ -60,16 +60,15 @@ def _embed_files(engine, args, files: list[str]) -> list:
     frontend = frontend_from_config(engine.desc["features"])
     gate = SpeechGate(args, frontend.sample_rate)
     opts = gate.audio_options(model_audio_options(args.model, frontend))
-    out = []
-    for path in files:
+    def read(path):
         try:
-            samples = read_audio(path, opts)
-            gate.check(samples, path)
+            return path, read_audio(path, opts), None
         except DataError as exc:
-            out.append(exc)
-            continue
-        out.append(embed_utterance(engine, frontend, samples))
-    return out
+            return path, None, exc
+
+    # each file on its own (a name given twice is scored twice), through the gate sidkd-embed uses too
+    return [error if error is not None else embed_utterance(engine, frontend, samples)
+            for _, samples, error in gate.filter(map(read, files))]
 
 
 def _speaker_path(model_dir: str, name: str) -> str:
