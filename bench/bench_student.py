@@ -45,13 +45,14 @@ from sidkd.io.datadir import DataDir
 from sidkd.nnet.data import AugmentConfig, ChunkBatchDataset, SpeakerBalancedBatches, TrainingAudio
 from sidkd.nnet.loop import make_optimizer, seed_everything
 from sidkd.nnet.losses import AAMSoftmax
-from sidkd.nnet.models import build_model
-from sidkd.nnet.speed import SPEED_DEFAULTS
-from sidkd.nnet.trainer import StudentWithHeads, fast_model, frontend_from_config, joint_loss, load_config, make_batches
+from sidkd.nnet.config import load_config
+from sidkd.nnet.features import frontend_from_config
+from sidkd.nnet.losses import joint_loss
+from sidkd.nnet.models import StudentWithHeads, build_model
+from sidkd.nnet.task import fast_model, make_batches
 
 # (a): the training as it was before the speed: options
-TODAY = dict(SPEED_DEFAULTS, precision="fp32", channels_last=False, compile=False, optimizer_impl="single",
-             prefetch=0)
+TODAY = dict(precision="fp32", channels_last=False, compile=False, optimizer_impl="single", prefetch=0)
 
 
 def subset_audio(train_dir: str, max_utts: int, rate: int) -> TrainingAudio:
@@ -98,9 +99,11 @@ class Setup:
     def model(self, speed: dict):
         seed_everything(0)
         embedder = build_model(self.config["model"], self.frontend.num_bins)
-        model = StudentWithHeads(embedder, AAMSoftmax(embedder.embedding_dim, len(self.audio.speakers)))
+        aam = self.config["loss"]["aam"]
+        model = StudentWithHeads(embedder, AAMSoftmax(embedder.embedding_dim, len(self.audio.speakers),
+                                                      float(aam["margin"]), float(aam["scale"])))
         example = self.dataset([0])[0][0]
-        summary = fast_model(model, embedder, speed, torch.device("cpu"), example)
+        summary = fast_model(embedder, speed, torch.device("cpu"), example)
         optimizer = make_optimizer(model.parameters(), self.config["optim"], speed["optimizer_impl"])
         return model, optimizer, summary
 

@@ -28,7 +28,8 @@ def run_one(root: str, name: str, stop: int | None, resume: bool, speed: dict) -
     import nnet_helpers
 
     import sidkd.nnet.features as features
-    from sidkd.nnet.trainer import load_config, train
+    from sidkd.nnet.config import load_config
+    from sidkd.nnet.trainer import train
 
     features.fbank_backend = lambda: (nnet_helpers.StandInFbankOptions, nnet_helpers.standin_fbank)
     config = load_config(None, nnet_helpers.tiny_config(speed=speed))

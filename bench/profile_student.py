@@ -25,7 +25,8 @@ from bench_student import Setup, parse_speed, subset_audio
 from sidkd.nnet.augment import mix_at_snr, reverberate, spec_augment, synthetic_rir
 from sidkd.nnet.data import crop_or_repeat
 from sidkd.nnet.streams import Stream, item_rng
-from sidkd.nnet.trainer import joint_loss, load_config
+from sidkd.nnet.config import load_config
+from sidkd.nnet.losses import joint_loss
 
 PARTS = ["read + crop", "reverb", "babble", "fbank + CMN", "SpecAugment", "forward", "backward", "optimiser"]
 

@@ -34,7 +34,7 @@ from sidkd.backend.backends import columns
 from sidkd.errors import DataError
 from sidkd.io.datadir import atomic_write_text
 from sidkd.metrics.results import RESULTS_HEADER, read_results_table, read_rows
-from sidkd.nnet.config import KINDS, defaults_for, load_config, merge, parse_overrides
+from sidkd.nnet.config import KINDS, load_config, merge, parse_overrides
 from sidkd.nnet.experiment import config_hash, model_digest
 from sidkd.nnet.teacher_targets import target_uses_crops
 from sidkd.sizes import fit_student_config, fit_transfer_config
@@ -126,7 +126,7 @@ class Run:
             return
         self.name = f"{system['name']}_seed{seed}"
         overrides = merge(merge(scale, parse_overrides(system.get("set"))), {"seed": seed})
-        self.config = load_config(system["config"], overrides, defaults_for(study["kind"]))
+        self.config = load_config(system["config"], overrides, kind=study["kind"])
         # sizes fitted to the data as the training will fit them (the same hash): sidkd.sizes
         if study["kind"] == "student":
             self.config = fit_student_config(self.config, os.path.join(study["train_data"], "utt2spk"))[0]
@@ -160,18 +160,19 @@ class Run:
         kd = self.config["loss"]["kd"]
         if float(kd["weight"]) <= 0:
             return None
-        if self.study["kind"] == "student" and target_uses_crops(kd.get("target", "ivector")):
+        if self.study["kind"] == "student" and target_uses_crops(kd["target"]):
             return self.study.get("crop_teacher")
         return self.study.get("teacher")
 
     def _inputs(self) -> dict:
+        """The inputs the training will record (its task's), for the configuration hash."""
         teacher = f"scp:{self.teacher}" if self.teacher else None
         if self.study["kind"] == "student":
-            from sidkd.nnet.trainer import training_inputs
-            return training_inputs(self.config, self.study["train_data"], teacher, None)
-        from sidkd.nnet.transfer import transfer_inputs
-        return transfer_inputs(self.config, self.study["source"], self.study["train_data"],
-                               self.study.get("long_data"), teacher)
+            from sidkd.nnet.trainer import StudentTask
+            return StudentTask(self.study["train_data"], teacher).inputs(self.config)
+        from sidkd.nnet.transfer import TransferTask
+        return TransferTask(self.study["source"], self.study["train_data"], self.study.get("long_data"),
+                            teacher).inputs(self.config)
 
     def train_command(self, config_path: str, cuda_cmd: str) -> list[str]:
         common = ["--cmd", cuda_cmd, "--nnet-config", config_path]

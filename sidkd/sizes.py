@@ -86,7 +86,7 @@ def fit_student_config(config: dict, train_utt2spk: str) -> tuple[dict, list[str
         fitted["data"] = data
         notes.append(why)
     kd = config["loss"]["kd"]
-    if float(kd["weight"]) > 0 and lookup_target(kd.get("target", "ivector")).uses_lda and speakers >= 2:
+    if float(kd["weight"]) > 0 and lookup_target(kd["target"]).uses_lda and speakers >= 2:
         dim, why = fit_lda_dim(int(kd["lda"]["dim"]), speakers)
         if why:
             fitted = copy.deepcopy(fitted) if fitted is config else fitted

@@ -37,7 +37,8 @@ def main(argv=None) -> int:
     from sidkd.io.datadir import atomic_write_text
     from sidkd.nnet.engines import ONNX_INPUT, ONNX_OUTPUT
     from sidkd.nnet.export import ONNX_OPSET, export_onnx, export_student
-    from sidkd.nnet.trainer import frontend_from_config, load_embedder
+    from sidkd.nnet.embed import load_embedder
+    from sidkd.nnet.features import frontend_from_config
 
     parser = ArgumentParser(prog="export_student", description=__doc__.split("\n")[0])
     parser.add_argument("--model-dir", required=True, help="student model dir (model.json, final.pt)")

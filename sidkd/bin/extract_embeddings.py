@@ -19,7 +19,7 @@ from sidkd.io.ark import ArchiveWriter
 from sidkd.io.audio import AudioReader
 from sidkd.nnet.embed import embed_all, model_audio_options
 from sidkd.nnet.engines import ENGINES, load_engine
-from sidkd.nnet.trainer import frontend_from_config
+from sidkd.nnet.features import frontend_from_config
 
 log = logging.getLogger("extract_embeddings")
 

@@ -20,7 +20,7 @@ import sys
 
 from sidkd.cli import ArgumentParser, ProgramError, run_main
 from sidkd.errors import DataError
-from sidkd.nnet.config import KINDS, defaults_for, load_config, parse_overrides
+from sidkd.nnet.config import KINDS, load_config, parse_overrides
 
 
 def kd_teacher(config: dict) -> str:
@@ -71,13 +71,13 @@ def main(argv=None) -> int:
     if args.check:
         for path in [args.config, *args.keys]:
             try:
-                load_config(path, parse_overrides(args.set), defaults_for(args.kind))
+                load_config(path, parse_overrides(args.set), kind=args.kind)
             except ProgramError:
                 raise
             except DataError as exc:
                 raise ProgramError(f"{path}: {exc}") from None
         return 0
-    config = load_config(args.config, parse_overrides(args.set), defaults_for(args.kind))
+    config = load_config(args.config, parse_overrides(args.set), kind=args.kind)
     if not args.keys:
         sys.stdout.write(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
         return 0

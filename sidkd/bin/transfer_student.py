@@ -19,7 +19,7 @@ import os
 from sidkd.cli import ArgumentParser, ProgramError, parse_with_yaml_config, run_main
 from sidkd.nnet.loop import end_session
 from sidkd.nnet.config import load_config, parse_overrides
-from sidkd.nnet.transfer import DEFAULTS, transfer
+from sidkd.nnet.transfer import transfer
 
 log = logging.getLogger("transfer_student")
 
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         logging.getLogger().setLevel(logging.WARNING)
     if not os.path.isfile(yaml_path):
         raise ProgramError(f"{yaml_path}: no such transfer config")
-    config = load_config(yaml_path, parse_overrides(args.set), DEFAULTS)
+    config = load_config(yaml_path, parse_overrides(args.set), kind="transfer")
     for name in ("model.json", "final.pt"):
         if not os.path.isfile(os.path.join(args.source, name)):
             raise ProgramError(f"{args.source}/{name}: no such file (the source model)")

@@ -55,7 +55,7 @@ def _embed_files(engine, args, files: list[str]) -> list:
     from sidkd.bin._speech_gate import SpeechGate
     from sidkd.io.audio import read_audio
     from sidkd.nnet.embed import embed_utterance, model_audio_options
-    from sidkd.nnet.trainer import frontend_from_config
+    from sidkd.nnet.features import frontend_from_config
 
     frontend = frontend_from_config(engine.desc["features"])
     gate = SpeechGate(args, frontend.sample_rate)

@@ -1,17 +1,20 @@
 """Training configurations: a yaml over the defaults, variants as yaml files, ``key=value`` overrides.
 
-A variant file names its base and holds only its differences (as wespeaker's and Hydra's configs do):
+The defaults of a kind of training are its base yaml in the recipe's conf/ (``BASES``: conf/student.yaml
+for train_student, conf/transfer.yaml for transfer_student): the one place each default is written,
+and the list of the settings there are. A variant file names its base and holds only its
+differences (as wespeaker's and Hydra's configs do):
 
     # conf/student_nokd.yaml
     base: student.yaml        # relative to this file's folder
     loss: {kd: {weight: 0.0}}
 
-The loader follows ``base`` down to a file without one, then merges upwards: defaults, the base,
+The loader follows ``base`` down to a file without one, then merges upwards: the kind's base yaml,
 ..., the variant, then the command line's overrides, each a dotted key and a yaml value
 (``loss.kd.target=lda``, ``short_seconds=[0.5,2]``, ``seed=3``). Every key of every layer must be a
-known setting: a misspelt one would otherwise fall back to its default in silence, and every
-number the training loop sizes itself by must be of its type and in its range (``check_values``),
-so that a bad value stops before anything starts rather than as a traceback hours later.
+setting of the base yaml: a misspelt one would otherwise be ignored in silence, and every number
+the training loop sizes itself by must be of its type and in its range (``check_values``), so that
+a bad value stops before anything starts rather than as a traceback hours later.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ import os
 
 from sidkd.errors import DataError
 
-__all__ = ["BASE_KEY", "KINDS", "defaults_for", "load_config", "parse_overrides", "merge", "check_keys",
-           "check_values"]
+__all__ = ["BASE_KEY", "BASES", "KINDS", "CONF_DIR", "base_config", "defaults_for", "load_config", "parse_overrides",
+           "merge", "check_keys", "check_values"]
 
-KINDS = ("student", "transfer")
+# the recipe's conf/ beside the package
+CONF_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "conf")
+BASES = {"student": "student.yaml", "transfer": "transfer.yaml"}
+KINDS = tuple(BASES)
 
 BASE_KEY = "base"
 # Sections whose keys are not checked against the defaults: options handed on as they are
@@ -215,26 +221,36 @@ def parse_overrides(items: list[str] | str | None) -> dict:
     return out
 
 
-def defaults_for(kind: str) -> dict:
-    """The defaults (and so the known keys) of a training program: train_student's or transfer_student's."""
-    if kind == "transfer":
-        from sidkd.nnet.transfer import DEFAULTS
-    elif kind == "student":
-        from sidkd.nnet.trainer import DEFAULTS
-    else:
+def base_config(kind: str) -> str:
+    """The base yaml of a kind of training: its defaults and its settings."""
+    if kind not in BASES:
         raise DataError(f"kind {kind!r}: expected one of {KINDS}")
-    return DEFAULTS
+    path = os.path.join(CONF_DIR, BASES[kind])
+    if not os.path.isfile(path):
+        raise DataError(f"{path}: the defaults of a {kind} training are the recipe's conf/{BASES[kind]}, not found "
+                        f"beside this copy of sidkd; run from the recipe's checkout")
+    return path
 
 
-def load_config(path: str | None, overrides: dict | None = None, defaults: dict | None = None) -> dict:
-    """The merged configuration: ``defaults`` (the student's unless given), the yaml at ``path``
+def defaults_for(kind: str) -> dict:
+    """The defaults (and so the known settings) of a kind of training: its base yaml."""
+    path = base_config(kind)
+    conf = _read_yaml(path)
+    if BASE_KEY in conf:
+        raise DataError(f"{path}: the defaults of a {kind} training name no base")
+    return conf
+
+
+def load_config(path: str | None, overrides: dict | None = None, kind: str = "student") -> dict:
+    """The merged configuration: the defaults of ``kind`` (its base yaml), the yaml at ``path``
     with its ``base`` chain, then ``overrides`` (a nested dict, e.g. from parse_overrides). Unknown
     keys in any layer are an error naming the file (or "override"), as is a value out of its type or
     range (check_values)."""
-    if defaults is None:
-        defaults = defaults_for("student")
-    conf = copy.deepcopy(defaults)
-    layers = _layers(path) if path else []
+    defaults = defaults_for(kind)
+    base = base_config(kind)
+    layers = [(base, defaults)] + [(origin, layer) for origin, layer in (_layers(path) if path else [])
+                                   if os.path.realpath(origin) != os.path.realpath(base)]
+    conf: dict = {}
     for origin, layer in layers:
         check_keys(layer, defaults, "", origin)
         conf = merge(conf, layer)

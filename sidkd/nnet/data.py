@@ -39,7 +39,7 @@ from sidkd.nnet.features import FeatureFrontEnd
 from sidkd.nnet.streams import Stream, epoch_rng, item_rng
 
 __all__ = ["TrainingAudio", "DiskSamples", "load_teacher_vectors", "SpeakerBalancedBatches", "ChunkBatchDataset",
-           "crop_or_repeat", "IN_MEMORY_BYTES"]
+           "FixedCropBatchDataset", "crop_or_repeat", "IN_MEMORY_BYTES"]
 
 log = logging.getLogger(__name__)
 INT16_MAX = 32767
@@ -222,31 +222,51 @@ class SpeakerBalancedBatches:
         return batches
 
 
+# the keys of each ``augment:`` section; a section left out is that augmentation off
+AUGMENT_KEYS = {"reverb": ("prob", "rt60"), "babble": ("prob", "snr_db", "num_speakers"),
+                "specaugment": ("prob", "time_masks", "max_time_width", "freq_masks", "max_freq_width")}
+
+
 @dataclass
 class AugmentConfig:
+    """The ``augment:`` section; AugmentConfig() is no augmentation (the other fields are read only
+    where their probability is above 0)."""
+
     reverb_prob: float = 0.0
-    rt60: tuple[float, float] = (0.2, 0.8)
+    rt60: tuple[float, float] | None = None
     babble_prob: float = 0.0
-    snr_db: tuple[float, float] = (13.0, 20.0)
-    babble_speakers: tuple[int, int] = (3, 6)
+    snr_db: tuple[float, float] | None = None
+    babble_speakers: tuple[int, int] | None = None
     specaugment_prob: float = 0.0
-    time_masks: int = 1
-    max_time_width: int = 20
-    freq_masks: int = 1
-    max_freq_width: int = 6
+    time_masks: int | None = None
+    max_time_width: int | None = None
+    freq_masks: int | None = None
+    max_freq_width: int | None = None
 
     @classmethod
     def from_dict(cls, conf: dict | None) -> AugmentConfig:
         conf = conf or {}
-        reverb, babble, spec = conf.get("reverb", {}), conf.get("babble", {}), conf.get("specaugment", {})
-        return cls(
-            reverb_prob=float(reverb.get("prob", 0.0)), rt60=tuple(reverb.get("rt60", (0.2, 0.8))),
-            babble_prob=float(babble.get("prob", 0.0)), snr_db=tuple(babble.get("snr_db", (13.0, 20.0))),
-            babble_speakers=tuple(babble.get("num_speakers", (3, 6))),
-            specaugment_prob=float(spec.get("prob", 0.0)), time_masks=int(spec.get("time_masks", 1)),
-            max_time_width=int(spec.get("max_time_width", 20)), freq_masks=int(spec.get("freq_masks", 1)),
-            max_freq_width=int(spec.get("max_freq_width", 6)),
-        )
+        for section, value in conf.items():
+            if section not in AUGMENT_KEYS or not isinstance(value, dict):
+                raise DataError(f"augment.{section}: expected one of the sections {sorted(AUGMENT_KEYS)}")
+            missing = [key for key in AUGMENT_KEYS[section] if key not in value]
+            unknown = sorted(set(value) - set(AUGMENT_KEYS[section]))
+            if missing or unknown:
+                raise DataError(f"augment.{section}: missing {missing or 'none'}, unknown {unknown or 'none'}; "
+                                f"its keys are {', '.join(AUGMENT_KEYS[section])}")
+        out = cls()
+        if "reverb" in conf:
+            out.reverb_prob, out.rt60 = float(conf["reverb"]["prob"]), tuple(conf["reverb"]["rt60"])
+        if "babble" in conf:
+            babble = conf["babble"]
+            out.babble_prob, out.snr_db = float(babble["prob"]), tuple(babble["snr_db"])
+            out.babble_speakers = tuple(babble["num_speakers"])
+        if "specaugment" in conf:
+            spec = conf["specaugment"]
+            out.specaugment_prob, out.time_masks = float(spec["prob"]), int(spec["time_masks"])
+            out.max_time_width, out.freq_masks = int(spec["max_time_width"]), int(spec["freq_masks"])
+            out.max_freq_width = int(spec["max_freq_width"])
+        return out
 
 
 class ChunkBatchDataset(torch.utils.data.Dataset):
@@ -296,3 +316,27 @@ class ChunkBatchDataset(torch.utils.data.Dataset):
         labels = torch.from_numpy(self.audio.labels[utts])
         teacher = torch.from_numpy(self.teacher[utts]) if self.teacher is not None else None
         return torch.from_numpy(feats), labels, teacher
+
+
+class FixedCropBatchDataset(ChunkBatchDataset):
+    """ChunkBatchDataset whose crops come only from the fixed positions of ``crop_teacher``
+    (sidkd.nnet.teacher_targets.CropTeacher), each batch row with the teacher vector of its own crop
+    (``teacher`` is then indexed by crop row)."""
+
+    def __init__(self, *args, crop_teacher, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.crop_teacher = crop_teacher
+
+    def __getitem__(self, i: int):
+        batch, batch_id = self.batches[i], self.batch_ids[i]
+        feats, rows = [], []
+        for j in range(len(batch))[self.positions]:
+            utt = batch[j]
+            rng = item_rng(self.seed, self.epoch, batch_id, j, Stream.CROP)
+            x, row = self.crop_teacher.draw(utt, self.audio.samples[utt], rng)
+            feats.append(self.augmented_features(x, rng, utt))
+            rows.append(row)
+        utts = np.array([batch[j] for j in range(len(batch))[self.positions]])
+        labels = torch.from_numpy(self.audio.labels[utts])
+        teacher = torch.from_numpy(self.teacher[np.array(rows)])
+        return torch.from_numpy(np.stack(feats)), labels, teacher

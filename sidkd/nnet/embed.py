@@ -10,15 +10,31 @@ repeated end to end up to that length, as training does with short utterances.
 
 from __future__ import annotations
 
+import json
 import math
+import os
 
 import numpy as np
 import torch
 
 from sidkd.io.audio import AudioOptions
-from sidkd.nnet.features import FeatureFrontEnd
+from sidkd.nnet import checkpoint as ckpt
+from sidkd.nnet.features import FeatureFrontEnd, frontend_from_config
+from sidkd.nnet.models import build_model
 
-__all__ = ["crop", "split_equal", "embed_utterance", "embed_all", "model_audio_options"]
+__all__ = ["load_embedder", "crop", "split_equal", "embed_utterance", "embed_all", "model_audio_options"]
+
+
+def load_embedder(model_dir: str, which: str = "final.pt") -> tuple[torch.nn.Module, dict]:
+    """The embedding network of a trained student directory, in eval mode, and its description."""
+    with open(os.path.join(model_dir, "model.json"), encoding="utf-8") as handle:
+        desc = json.load(handle)
+    frontend = frontend_from_config(desc["features"])
+    embedder = build_model(desc["model"], frontend.num_bins)
+    state = ckpt.load(os.path.join(model_dir, which))["model"]
+    embedder.load_state_dict(ckpt.sub_state_dict(state, "embedder."))
+    embedder.eval()
+    return embedder, desc
 
 
 def model_audio_options(model_name: str, frontend: FeatureFrontEnd) -> AudioOptions:

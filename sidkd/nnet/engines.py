@@ -75,7 +75,7 @@ class TorchEngine(Engine):
         super().__init__(model_dir, model_file)
         if not os.path.isfile(os.path.join(model_dir, "model.json")):
             raise DataError(f"{model_dir}/model.json: no such file")
-        from sidkd.nnet.trainer import load_embedder
+        from sidkd.nnet.embed import load_embedder
 
         self.embedder, self.desc = load_embedder(model_dir, os.path.basename(self.path))
         self.network_digest = self.digest_of(self.path, model_dir)

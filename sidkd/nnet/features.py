@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["FeatureFrontEnd", "fbank_backend"]
+__all__ = ["FeatureFrontEnd", "fbank_backend", "frontend_from_config"]
 
 
 def fbank_backend():
@@ -72,3 +72,10 @@ class FeatureFrontEnd:
         state = dict(self.__dict__)
         state["_options"] = state["_compute"] = None
         return state
+
+
+def frontend_from_config(features: dict) -> FeatureFrontEnd:
+    """The front end of a ``features:`` section (a configuration's, or a model.json's)."""
+    kind = features["kind"]
+    return FeatureFrontEnd(features.get(kind), cmn=bool(features["cmn"]), sample_rate=int(features["sample_rate"]),
+                           kind=kind)

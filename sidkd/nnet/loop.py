@@ -108,7 +108,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_optimizer(params, conf: dict, impl: str = "single") -> torch.optim.Optimizer:
+def make_optimizer(params, conf: dict, impl: str) -> torch.optim.Optimizer:
     """``impl``: single | foreach | fused (sidkd.nnet.speed.optimizer_options): the same update."""
     kind = conf["optimizer"]
     extra = optimizer_options(impl)
@@ -167,30 +167,46 @@ def epoch_line(epoch: int, num_epochs: int, sums: dict, correct: int, count: int
             f"elapsed {_minutes(elapsed)}, ETA {_minutes(eta)}")
 
 
+def _resume(ckpt_dir: str, model: nn.Module, optimizer: torch.optim.Optimizer,
+            scheduler: WarmupDecayLR) -> tuple[int, int]:
+    """Load the last checkpoint of ``ckpt_dir`` (model, optimiser, schedule, random state); returns
+    (the first epoch to train, the step count); (1, 0) when there is none."""
+    found = ckpt.list_checkpoints(ckpt_dir)
+    if not found:
+        return 1, 0
+    state = ckpt.load(found[-1][1])
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError) as exc:
+        raise DataError(f"{found[-1][1]} does not fit this configuration ({str(exc).splitlines()[0]}); "
+                        f"remove {ckpt_dir} to start afresh") from exc
+    scheduler.load_state_dict(state["scheduler"])
+    ckpt.set_rng_state(state["rng"])
+    log.info("resumed from %s (epoch %d, step %d)", found[-1][1], state["epoch"], int(state["step"]))
+    return int(state["epoch"]) + 1, int(state["step"])
+
+
+def _write_average(ckpt_dir: str, num_epochs: int, average_last: int, final: str) -> None:
+    """final.pt: the mean of the last ``average_last`` epoch checkpoints."""
+    chosen = [(e, p) for e, p in ckpt.list_checkpoints(ckpt_dir) if e <= num_epochs][-average_last:]
+    averaged = ckpt.average_state_dicts([ckpt.load(p)["model"] for _, p in chosen])
+    ckpt.save_atomic({"format": ckpt.CHECKPOINT_FORMAT, "version": ckpt.FORMAT_VERSION, "model": averaged,
+                      "averaged_epochs": [e for e, _ in chosen]}, final)
+    log.info("wrote %s: average of epochs %s", final, [e for e, _ in chosen])
+
+
 def fit(model: nn.Module, step_fn: Callable[[nn.Module, object, int], StepResult],
         batches: Callable[[int], Iterable], optimizer: torch.optim.Optimizer, scheduler: WarmupDecayLR,
-        out_dir: str, session: Session, num_epochs: int, log_interval: int = 20, grad_clip: float = 0.0,
-        average_last: int = 1, resume: bool = False, stop_after_epoch: int | None = None,
+        out_dir: str, session: Session, num_epochs: int, *, log_interval: int, grad_clip: float,
+        average_last: int, resume: bool = False, stop_after_epoch: int | None = None,
         before_step: Callable[[int], str] | None = None, find_unused_parameters: bool = False,
         ) -> tuple[str, nn.Module]:
     """Train ``model`` (already on session.device); returns (final.pt or the last checkpoint when
     stopped early, the model). ``before_step(step)`` may change per-step settings (margin, frozen
     layers) and returns text for the progress line."""
     ckpt_dir = os.path.join(out_dir, "checkpoints")
-    start_epoch, step = 1, 0
-    found = ckpt.list_checkpoints(ckpt_dir) if resume else []
-    if found:
-        state = ckpt.load(found[-1][1])
-        try:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError) as exc:
-            raise DataError(f"{found[-1][1]} does not fit this configuration ({str(exc).splitlines()[0]}); "
-                            f"remove {ckpt_dir} to start afresh") from exc
-        scheduler.load_state_dict(state["scheduler"])
-        ckpt.set_rng_state(state["rng"])
-        start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
-        log.info("resumed from %s (epoch %d, step %d)", found[-1][1], state["epoch"], step)
+    start_epoch, step = _resume(ckpt_dir, model, optimizer, scheduler) if resume else (1, 0)
     module = model
     if session.world > 1:
         module = nn.parallel.DistributedDataParallel(
@@ -246,12 +262,7 @@ def fit(model: nn.Module, step_fn: Callable[[nn.Module, object, int], StepResult
         return os.path.join(ckpt_dir, f"epoch_{last_epoch}.pt"), model
     final = os.path.join(out_dir, "final.pt")
     if session.rank == 0:
-        chosen = ckpt.list_checkpoints(ckpt_dir)
-        chosen = [(e, p) for e, p in chosen if e <= num_epochs][-average_last:]
-        averaged = ckpt.average_state_dicts([ckpt.load(p)["model"] for _, p in chosen])
-        ckpt.save_atomic({"format": ckpt.CHECKPOINT_FORMAT, "version": ckpt.FORMAT_VERSION, "model": averaged,
-                          "averaged_epochs": [e for e, _ in chosen]}, final)
-        log.info("wrote %s: average of epochs %s", final, [e for e, _ in chosen])
+        _write_average(ckpt_dir, num_epochs, average_last, final)
     if session.world > 1:
         dist.barrier()
     return final, model

@@ -34,19 +34,13 @@ from torch import nn
 
 from sidkd.errors import DataError
 
-__all__ = ["SPEED_DEFAULTS", "PRECISIONS", "OPTIMIZER_IMPLS", "check_speed", "autocast_dtype", "prepare_embedder",
+__all__ = ["PRECISIONS", "OPTIMIZER_IMPLS", "check_speed", "autocast_dtype", "prepare_embedder",
            "try_compile", "optimizer_options", "Prefetch", "speed_summary", "allocator_in_use"]
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("auto", "fp32", "bf16")
 OPTIMIZER_IMPLS = ("single", "foreach", "fused")
-
-# The defaults of code that reads a config without a speed: section (tests, older yamls): the
-# behaviour before these options existed, except prefetch, which changes no number.
-SPEED_DEFAULTS = {"precision": "fp32", "channels_last": False, "compile": False, "optimizer_impl": "single",
-                  "prefetch": 0}
-
 
 def check_speed(speed: dict) -> None:
     if speed["precision"] not in PRECISIONS:

@@ -49,19 +49,17 @@ from torch import nn
 from sidkd.backend.lda import compute_lda
 from sidkd.errors import DataError
 from sidkd.io.ark import iter_archive
-from sidkd.nnet.data import ChunkBatchDataset, TrainingAudio, load_teacher_vectors, teacher_vector
-from sidkd.nnet.losses import TeacherDistillation
+from sidkd.nnet.data import TrainingAudio, load_teacher_vectors, teacher_vector
+from sidkd.nnet.losses import RelationDistillation, TeacherDistillation
 from sidkd.registry import Registry
-from sidkd.nnet.streams import Stream, item_rng
 
 __all__ = ["TARGETS", "KDTarget", "register_target", "lookup_target", "check_target", "target_uses_crops",
-           "RELATION_LOSSES", "lda_projection", "speaker_means", "speaker_mean_targets", "present_rows",
-           "read_crops", "CropTeacher", "FixedCropBatchDataset", "RelationDistillation", "build_targets",
+           "lda_projection", "speaker_means", "speaker_mean_targets", "present_rows",
+           "read_crops", "CropTeacher", "build_targets",
            "build_kd_head", "crop_starts", "prepare_teacher", "default_crops_path"]
 
 log = logging.getLogger(__name__)
 
-RELATION_LOSSES = ("mse", "kl")
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -221,59 +219,6 @@ class CropTeacher:
         return samples[start:start + length].astype(np.float32), row
 
 
-class FixedCropBatchDataset(ChunkBatchDataset):
-    """ChunkBatchDataset whose crops come only from the CropTeacher's positions, each batch row
-    with the teacher vector of its own crop (``teacher`` is then indexed by crop row)."""
-
-    def __init__(self, *args, crop_teacher: CropTeacher, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.crop_teacher = crop_teacher
-
-    def __getitem__(self, i: int):
-        batch, batch_id = self.batches[i], self.batch_ids[i]
-        feats, rows = [], []
-        for j in range(len(batch))[self.positions]:
-            utt = batch[j]
-            rng = item_rng(self.seed, self.epoch, batch_id, j, Stream.CROP)
-            x, row = self.crop_teacher.draw(utt, self.audio.samples[utt], rng)
-            feats.append(self.augmented_features(x, rng, utt))
-            rows.append(row)
-        utts = np.array([batch[j] for j in range(len(batch))[self.positions]])
-        labels = torch.from_numpy(self.audio.labels[utts])
-        teacher = torch.from_numpy(self.teacher[np.array(rows)])
-        return torch.from_numpy(np.stack(feats)), labels, teacher
-
-
-class RelationDistillation(nn.Module):
-    """L_rel between the batch's cosine-similarity matrices, S_s = n(z) n(z)ᵀ of the student and
-    S_t = n(t) n(t)ᵀ of the teacher vectors t (LDA space), over the pairs i ≠ j:
-    mse: mean (S_s − S_t)²; kl: mean over rows i of KL(softmax(S_t,i·/τ) ‖ softmax(S_s,i·/τ)).
-    No parameters: nothing maps the student into the teacher's space."""
-
-    def __init__(self, loss: str = "mse", temperature: float = 0.1):
-        super().__init__()
-        if loss not in RELATION_LOSSES:
-            raise DataError(f"unknown loss.kd.relation.loss {loss!r}; expected one of {RELATION_LOSSES}")
-        if temperature <= 0:
-            raise DataError(f"loss.kd.relation.temperature must be > 0, got {temperature}")
-        self.loss, self.temperature = loss, float(temperature)
-
-    def forward(self, z: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        n = z.shape[0]
-        if n < 2:
-            return z.new_zeros(())
-        zs = nn.functional.normalize(z, dim=1)
-        zt = nn.functional.normalize(teacher.to(z.dtype), dim=1)
-        s_student, s_teacher = zs @ zs.T, zt @ zt.T
-        off = ~torch.eye(n, dtype=torch.bool, device=z.device)
-        if self.loss == "mse":
-            return ((s_student - s_teacher)[off] ** 2).mean()
-        # rows without the diagonal (a vector's similarity to itself is 1 on both sides)
-        log_p_student = torch.log_softmax(s_student[off].view(n, n - 1) / self.temperature, dim=1)
-        log_p_teacher = torch.log_softmax(s_teacher[off].view(n, n - 1) / self.temperature, dim=1)
-        return (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(1).mean()
-
-
 def default_crops_path(teacher_rspec: str) -> str:
     """The crops file beside the teacher scp (steps/extract_crop_ivectors.sh writes both)."""
     kind, sep, path = teacher_rspec.partition(":")
@@ -330,7 +275,7 @@ def target_uses_crops(name) -> bool:
 
 
 def _kd_target(kd_conf: dict) -> KDTarget:
-    return lookup_target(kd_conf.get("target", "ivector"))()
+    return lookup_target(kd_conf["target"])()
 
 
 @register_target
@@ -391,8 +336,8 @@ class RelationTarget(KDTarget):
 
     def head(self, kd_conf: dict, embedding_dim: int, targets: np.ndarray) -> nn.Module:
         # no projection: the loss compares similarity matrices, each in its own space
-        rel = kd_conf.get("relation") or {}
-        return RelationDistillation(rel.get("loss", "mse"), float(rel.get("temperature", 0.1)))
+        rel = kd_conf["relation"]
+        return RelationDistillation(rel["loss"], float(rel["temperature"]))
 
 
 def prepare_teacher(kd_conf: dict, teacher_rspec: str, audio: TrainingAudio, chunk_samples: int,
@@ -428,15 +373,15 @@ def build_targets(kd_conf: dict, vectors: np.ndarray, labels: np.ndarray) -> np.
     target = _kd_target(kd_conf)
     x = np.asarray(vectors, dtype=np.float64)
     if target.uses_lda:
-        lda_conf = kd_conf.get("lda") or {}
-        dim = int(lda_conf.get("dim", 150))
+        lda_conf = kd_conf["lda"]
+        dim, whiten = int(lda_conf["dim"]), bool(lda_conf["whiten"])
         if dim > x.shape[1]:
             raise DataError(f"loss.kd.lda.dim {dim} exceeds the teacher dimension {x.shape[1]}; set it to at most "
                             f"{x.shape[1]}")
-        matrix, offset = lda_projection(x, labels, dim, bool(lda_conf.get("whiten", True)))
+        matrix, offset = lda_projection(x, labels, dim, whiten)
         x = x @ matrix.T + offset
         log.info("teacher targets %s: LDA %d -> %d (%s) on %d vectors of %d speakers", target.name, vectors.shape[1],
-                 dim, "within-class whitened" if lda_conf.get("whiten", True) else "orthogonal projection", len(x),
+                 dim, "within-class whitened" if whiten else "orthogonal projection", len(x),
                  len(np.unique(labels)))
     return target.targets(x, labels).astype(np.float32)
 

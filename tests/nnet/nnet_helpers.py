@@ -19,6 +19,11 @@ class StandInFbankOptions:
     sample_frequency: float = 16000.0
     dither: float = 0.0
     dither_seed: int = 0
+    # options of sidkd.feat's FbankOptions that the recipe's yaml sets and the stand-in does not model
+    low_freq: float = 20.0
+    high_freq: float = 0.0
+    snip_edges: bool = True
+    use_energy: bool = False
 
 
 def standin_fbank(samples, opts):
@@ -74,7 +79,9 @@ def tiny_config(**over):
     conf = {
         "seed": 3,
         "device": "cpu",
-        "features": {"sample_rate": 16000, "chunk_seconds": 0.3, "cmn": True, "fbank": {"num_mel_bins": 8}},
+        # Kaldi's framing (the recipe's conf/student.yaml has snip_edges false, high_freq 7600)
+        "features": {"sample_rate": 16000, "chunk_seconds": 0.3, "cmn": True,
+                     "fbank": {"num_mel_bins": 8, "snip_edges": True, "high_freq": 0.0}},
         "model": {"type": "resnet", "depths": [1, 1, 1, 1], "width": 2, "embedding_dim": 8, "pooling": "attentive",
                   "attention_dim": 4},
         "loss": {"aam": {"margin": 0.2, "scale": 16.0, "sub_centers": 2, "margin_warmup_epochs": [0, 1]},
@@ -87,7 +94,10 @@ def tiny_config(**over):
                                     "max_freq_width": 2}},
         "optim": {"optimizer": "adamw", "lr": 0.01, "final_lr": 0.001, "weight_decay": 1e-4, "warmup_epochs": 0.5,
                   "decay": "exponential", "grad_clip": 5.0, "num_epochs": 3, "average_last": 2, "log_interval": 2},
+        # fp32 everywhere, serial batches: the tests' numbers do not depend on the CPU
+        "speed": {"precision": "fp32", "channels_last": False, "compile": False, "optimizer_impl": "single",
+                  "prefetch": 0},
     }
     for key, value in over.items():
-        conf[key] = value
+        conf[key] = {**conf["speed"], **value} if key == "speed" else value
     return conf

@@ -10,9 +10,7 @@ import yaml
 from nnet_helpers import make_tiny_data, tiny_config
 
 from sidkd.errors import DataError
-from sidkd.nnet.config import load_config, parse_overrides
-from sidkd.nnet.trainer import DEFAULTS as STUDENT_DEFAULTS
-from sidkd.nnet.transfer import DEFAULTS as TRANSFER_DEFAULTS
+from sidkd.nnet.config import defaults_for, load_config, parse_overrides
 from tests.conftest import REPO_ROOT
 
 CONF = os.path.join(REPO_ROOT, "conf")
@@ -82,10 +80,12 @@ def test_overrides_are_dotted_keys_with_yaml_values():
 
 
 def test_loading_leaves_the_defaults_untouched(tmp_path):
-    before = copy.deepcopy(STUDENT_DEFAULTS)
-    load_config(write(tmp_path / "x.yaml", {"model": {"width": 64}, "loss": {"kd": {"lda": {"dim": 3}}}}),
-                parse_overrides("seed=1"))
-    assert STUDENT_DEFAULTS == before
+    before = copy.deepcopy(defaults_for("student"))
+    config = load_config(write(tmp_path / "x.yaml", {"model": {"width": 64}, "loss": {"kd": {"lda": {"dim": 3}}}}),
+                         parse_overrides("seed=1"))
+    config["loss"]["aam"]["margin"] = -1.0  # a caller changing its configuration changes no later one
+    assert defaults_for("student") == before
+    assert load_config(None) == before
 
 
 SHIPPED = sorted(glob.glob(os.path.join(CONF, "*.yaml")))
@@ -93,14 +93,14 @@ SHIPPED = sorted(glob.glob(os.path.join(CONF, "*.yaml")))
 
 @pytest.mark.parametrize("path", SHIPPED, ids=os.path.basename)
 def test_every_shipped_yaml_loads_and_a_variant_differs_from_its_base_only_where_it_says(path):
-    defaults = TRANSFER_DEFAULTS if os.path.basename(path).startswith("transfer") else STUDENT_DEFAULTS
-    config = load_config(path, None, defaults)
+    kind = "transfer" if os.path.basename(path).startswith("transfer") else "student"
+    config = load_config(path, None, kind)
     with open(path) as handle:
         own = yaml.safe_load(handle) or {}
     base = own.pop("base", None)
     if base is None:
         return
-    parent = flatten(load_config(os.path.join(CONF, base), None, defaults))
+    parent = flatten(load_config(os.path.join(CONF, base), None, kind))
     child = flatten(config)
     changed = {k for k in child if child[k] != parent.get(k)}
     assert changed <= set(flatten(own)), sorted(changed - set(flatten(own)))
@@ -188,3 +188,42 @@ def test_train_student_refuses_a_bad_value_before_it_makes_its_directory(tmp_pat
         train_student.main(["--config", os.path.join(CONF, "student_kd.yaml"), "--train-data", data,
                             "--teacher-scp", teacher, "--dir", str(out), "--set", "optim.num_epochs=two"])
     assert not out.exists()
+
+
+def test_the_base_yamls_are_the_only_defaults():
+    """No constructor or option default that disagrees with conf/student.yaml / conf/transfer.yaml:
+    the networks take every size from the yaml, and where a loss or front end keeps a default, it
+    is the base yaml's value (for both kinds of training where both use it)."""
+    import inspect
+
+    from sidkd.nnet.features import FeatureFrontEnd
+    from sidkd.nnet.losses import AAMSoftmax, RelationDistillation, TeacherDistillation
+    from sidkd.nnet.models import ResNetSpeaker
+    from sidkd.nnet.pooling import AttentiveStatsPool
+
+    def defaults(fn):
+        return {k: p.default for k, p in inspect.signature(fn).parameters.items() if p.default is not p.empty}
+
+    student, transfer = defaults_for("student"), defaults_for("transfer")
+    assert defaults(ResNetSpeaker) == {}
+    for head in (student["loss"]["aam"], transfer["loss"]["msce"]):
+        assert defaults(AAMSoftmax) == {k: head[k] for k in ("margin", "scale", "sub_centers")}
+    for kd in (student["loss"]["kd"], transfer["loss"]["kd"]):
+        assert defaults(TeacherDistillation)["normalisation"] == kd["normalisation"]
+    relation = student["loss"]["kd"]["relation"]
+    assert defaults(RelationDistillation) == {"loss": relation["loss"], "temperature": relation["temperature"]}
+    assert defaults(AttentiveStatsPool)["attention_dim"] == student["model"]["attention_dim"]
+    features = student["features"]
+    assert {k: v for k, v in defaults(FeatureFrontEnd).items() if k != "options"} == {
+        "cmn": features["cmn"], "sample_rate": features["sample_rate"], "kind": features["kind"]}
+
+
+def test_a_configuration_is_its_base_yaml_where_it_says_nothing(tmp_path):
+    """A yaml without a base is laid over the kind's base yaml: what it leaves out is the base's,
+    and a key the base does not have is an error."""
+    own = write(tmp_path / "own.yaml", {"seed": 11})
+    config = load_config(own)
+    assert config == {**defaults_for("student"), "seed": 11}
+    assert load_config(None, None, "transfer") == defaults_for("transfer")
+    with pytest.raises(DataError, match="unknown setting 'short_seconds'"):
+        load_config(write(tmp_path / "t.yaml", {"short_seconds": 1.0}))

@@ -19,7 +19,8 @@ def _split(data, out, seed=777, num=2, exclude="spk0"):
 
 
 def test_dev_split_is_speaker_disjoint_from_what_the_student_trains_on(tmp_path, standin_fbank_backend):
-    from sidkd.nnet.trainer import load_config, train
+    from sidkd.nnet.config import load_config
+    from sidkd.nnet.trainer import train
 
     data, _ = make_tiny_data(str(tmp_path), speakers=6, utts=3)
     proc = _split(data, str(tmp_path / "a"))

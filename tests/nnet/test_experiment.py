@@ -3,6 +3,7 @@ a training used; asking the same directory for another configuration is an error
 that differ (never a silent reuse or a resume under the new settings); --overwrite trains again;
 the keys that change no number do not count."""
 
+import json
 import os
 import shutil
 
@@ -14,7 +15,8 @@ from nnet_helpers import make_tiny_data, tiny_config
 from sidkd.errors import DataError
 from sidkd.nnet import checkpoint as ckpt
 from sidkd.nnet import experiment
-from sidkd.nnet.trainer import load_config, train
+from sidkd.nnet.config import load_config
+from sidkd.nnet.trainer import train
 
 
 def config_with(**over):
@@ -49,6 +51,13 @@ def test_config_yaml_records_the_merged_config_and_the_inputs(tmp_path, standin_
     assert rec["inputs"] == {"train_data": data, "train_data_digest": experiment.data_digest(data)}
     assert rec["config_hash"] == experiment.config_hash(config, rec["inputs"])
     assert rec["run"]["device"] == "cpu" and rec["run"]["precision"] == "fp32"
+    # model.json holds the recorded sections, not a second account of them
+    with open(os.path.join(out, "model.json")) as handle:
+        desc = json.load(handle)
+    assert (desc["features"], desc["model"], desc["aam"]) == (
+        rec["config"]["features"], rec["config"]["model"], rec["config"]["loss"]["aam"])
+    assert (desc["kd_normalisation"], desc["kd_target"]) == (
+        rec["config"]["loss"]["kd"]["normalisation"], rec["config"]["loss"]["kd"]["target"])
     kd_out = str(tmp_path / "kd")
     train(config_with(loss__kd__weight=0.5), data, kd_out, teacher)
     inputs = record(kd_out)["inputs"]

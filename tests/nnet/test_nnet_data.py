@@ -88,7 +88,8 @@ def test_teacher_lookup_and_batches(tmp_path, standin_fbank_backend):
     assert present.sum() == 11 and not present[audio.utts.index("spk2-u0")]
     frontend = FeatureFrontEnd({"num_mel_bins": 8})
     batches = [[0, 1, 6, 7], [3, 4, 9, 10]]
-    augment = AugmentConfig.from_dict({"babble": {"prob": 1.0, "snr_db": [0, 5]}, "reverb": {"prob": 1.0}})
+    augment = AugmentConfig.from_dict({"babble": {"prob": 1.0, "snr_db": [0, 5], "num_speakers": [3, 6]},
+                                      "reverb": {"prob": 1.0, "rt60": [0.2, 0.8]}})
     full = ChunkBatchDataset(audio, frontend, 4800, augment, batches, [0, 1], seed=5, epoch=2, teacher=vectors)
     feats, labels, targets = full[1]
     assert feats.shape == (4, 28, 8) and feats.dtype == torch.float32
@@ -159,7 +160,8 @@ def test_audio_over_the_memory_budget_is_read_from_disk_with_the_same_batches(tm
         assert b.dtype == np.int16
         np.testing.assert_array_equal(a, b)
     frontend = FeatureFrontEnd({"num_mel_bins": 8})
-    augment = AugmentConfig.from_dict({"babble": {"prob": 1.0, "snr_db": [0, 5]}, "reverb": {"prob": 0.5}})
+    augment = AugmentConfig.from_dict({"babble": {"prob": 1.0, "snr_db": [0, 5], "num_speakers": [3, 6]},
+                                      "reverb": {"prob": 0.5, "rt60": [0.2, 0.8]}})
     batches = [[0, 1, 6, 7], [3, 4, 9, 10]]
     a = ChunkBatchDataset(memory, frontend, 4800, augment, batches, [0, 1], seed=5, epoch=1)
     b = ChunkBatchDataset(disk, frontend, 4800, augment, batches, [0, 1], seed=5, epoch=1)

@@ -8,7 +8,10 @@ from sidkd.bin import extract_embeddings
 from sidkd.io.ark import load_table
 from sidkd.io.audio import AudioReader
 from sidkd.nnet.embed import crop, split_equal
-from sidkd.nnet.trainer import frontend_from_config, load_config, load_embedder, train
+from sidkd.nnet.config import load_config
+from sidkd.nnet.embed import load_embedder
+from sidkd.nnet.features import frontend_from_config
+from sidkd.nnet.trainer import train
 from tests.conftest import REPO_ROOT
 
 

@@ -56,8 +56,8 @@ def test_pooling_gradients_reach_input_and_attention():
 def test_resnet_shapes_and_variable_length():
     torch.manual_seed(0)
     for pooling in ("attentive", "stats"):
-        model = build_model({"depths": [1, 1, 1, 1], "width": 4, "embedding_dim": 12, "pooling": pooling,
-                             "attention_dim": 8}, feat_dim=21)
+        model = build_model({"type": "resnet", "depths": [1, 1, 1, 1], "width": 4, "embedding_dim": 12,
+                             "pooling": pooling, "attention_dim": 8}, feat_dim=21)
         model.eval()
         for frames in (17, 40):
             assert model(torch.randn(3, frames, 21)).shape == (3, 12)

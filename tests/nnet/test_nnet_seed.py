@@ -8,7 +8,8 @@ from nnet_helpers import make_tiny_data, tiny_config
 import sidkd.nnet.data as data_module
 import sidkd.nnet.features as features
 from sidkd.nnet import checkpoint as ckpt
-from sidkd.nnet.trainer import load_config, train
+from sidkd.nnet.config import load_config
+from sidkd.nnet.trainer import train
 
 
 def _train(tmp_path, data, teacher, seed, name):

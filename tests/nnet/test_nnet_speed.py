@@ -16,10 +16,13 @@ from sidkd.nnet import speed as speed_mod
 from sidkd.nnet.losses import AAMSoftmax
 from sidkd.nnet.models import build_model
 from sidkd.nnet.speed import Prefetch, check_speed, prepare_embedder, try_compile
-from sidkd.nnet.trainer import StudentWithHeads, load_config, train
+from sidkd.nnet.config import load_config
+from sidkd.nnet.models import StudentWithHeads
+from sidkd.nnet.trainer import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CPU = torch.device("cpu")
+SPEED = tiny_config()["speed"]  # fp32, single, no prefetch
 
 # bf16 keeps 8 bits of mantissa (relative rounding 2^-9 = 0.2 % per value); through the trunk of a
 # small ResNet the embeddings differ by about 1 %, and the AAM loss of a random batch by well under
@@ -41,7 +44,7 @@ def test_bf16_loss_matches_fp32_within_tolerance():
     labels = torch.randint(0, 10, (8,), generator=gen)
     fp32 = _student()
     bf16 = copy.deepcopy(fp32)
-    assert prepare_embedder(bf16.embedder, {**speed_mod.SPEED_DEFAULTS, "precision": "bf16"}, CPU) is torch.bfloat16
+    assert prepare_embedder(bf16.embedder, {**SPEED, "precision": "bf16"}, CPU) is torch.bfloat16
     seen = {}
 
     def note(name, tensor):  # a hook that returns None leaves the module's input/output alone
@@ -67,7 +70,7 @@ def test_bf16_loss_matches_fp32_within_tolerance():
 def test_fp32_and_auto_without_native_bf16_leave_the_forward_alone(monkeypatch):
     model = _student()
     monkeypatch.setattr(speed_mod, "native_bf16", lambda device: False)
-    assert prepare_embedder(model.embedder, {**speed_mod.SPEED_DEFAULTS, "precision": "auto"}, CPU) is None
+    assert prepare_embedder(model.embedder, {**SPEED, "precision": "auto"}, CPU) is None
     assert "forward" not in vars(model.embedder)
     monkeypatch.setattr(speed_mod, "native_bf16", lambda device: True)
     assert speed_mod.autocast_dtype("auto", CPU) is torch.bfloat16
@@ -76,7 +79,7 @@ def test_fp32_and_auto_without_native_bf16_leave_the_forward_alone(monkeypatch):
 
 def test_deepcopy_of_a_bf16_embedder_runs_its_own_weights():
     model = _student()
-    prepare_embedder(model.embedder, {**speed_mod.SPEED_DEFAULTS, "precision": "bf16"}, CPU)
+    prepare_embedder(model.embedder, {**SPEED, "precision": "bf16"}, CPU)
     twin = copy.deepcopy(model.embedder)
     with torch.no_grad():
         for p in twin.parameters():
@@ -117,18 +120,16 @@ def test_prefetch_and_foreach_change_no_number(tmp_path, standin_fbank_backend):
 
 @pytest.mark.parametrize("name", ["student.yaml", "student_gpu.yaml", "transfer.yaml"])
 def test_the_shipped_yamls_parse_with_valid_speed_options(name):
-    from sidkd.nnet.transfer import DEFAULTS as TRANSFER_DEFAULTS
-
-    defaults = TRANSFER_DEFAULTS if name.startswith("transfer") else None
-    config = load_config(os.path.join(REPO, "conf", name), defaults=defaults)
+    kind = "transfer" if name.startswith("transfer") else "student"
+    config = load_config(os.path.join(REPO, "conf", name), kind=kind)
     check_speed(config["speed"])
 
 
 def test_bad_speed_options_are_named(tmp_path):
     with pytest.raises(DataError, match="precision"):
-        check_speed({**speed_mod.SPEED_DEFAULTS, "precision": "fp8"})
+        check_speed({**SPEED, "precision": "fp8"})
     with pytest.raises(DataError, match="optimizer_impl"):
-        check_speed({**speed_mod.SPEED_DEFAULTS, "optimizer_impl": "fast"})
+        check_speed({**SPEED, "optimizer_impl": "fast"})
     path = tmp_path / "bad.yaml"
     path.write_text("speed: {precission: bf16}\n")
     with pytest.raises(DataError, match="precission"):

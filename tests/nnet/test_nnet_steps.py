@@ -102,7 +102,7 @@ def _check_both_ranks_held_the_saved_parameters(model_dir, log):
     from sidkd.nnet import checkpoint as ckpt
     from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation
     from sidkd.nnet.models import build_model
-    from sidkd.nnet.trainer import StudentWithHeads
+    from sidkd.nnet.models import StudentWithHeads
 
     desc = json.loads((model_dir / "model.json").read_text())
     shape = StudentWithHeads(build_model(desc["model"], 10), AAMSoftmax(8, desc["num_classes"], sub_centers=2),

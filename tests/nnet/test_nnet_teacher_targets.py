@@ -11,13 +11,12 @@ from nnet_helpers import make_tiny_data, tiny_config
 
 from sidkd.errors import DataError
 from sidkd.io.ark import ArchiveWriter
-from sidkd.nnet.data import AugmentConfig, TrainingAudio
+from sidkd.nnet.data import AugmentConfig, FixedCropBatchDataset, TrainingAudio
 from sidkd.nnet.features import FeatureFrontEnd
+from sidkd.nnet.losses import RelationDistillation
 from sidkd.nnet.teacher_targets import (
     TARGETS,
     CropTeacher,
-    FixedCropBatchDataset,
-    RelationDistillation,
     build_kd_head,
     build_targets,
     check_target,
@@ -79,7 +78,7 @@ def test_unknown_target_and_too_large_lda_are_clear_errors():
         with pytest.raises(DataError, match="loss.kd.target="):
             check_target(bad)
     with pytest.raises(DataError, match="loss.kd.lda.dim 3 exceeds the teacher dimension 2"):
-        build_targets({"target": "lda", "lda": {"dim": 3}}, HAND_X, HAND_LABELS)
+        build_targets({"target": "lda", "lda": {"dim": 3, "whiten": True}}, HAND_X, HAND_LABELS)
 
 
 def test_crop_starts():
@@ -181,7 +180,8 @@ def test_relation_loss_zero_for_equal_similarities_positive_otherwise():
 @pytest.mark.parametrize("target", ["lda", "speaker_mean", "relation", "crop", "crop_lda"])
 def test_training_with_each_target(tmp_path, standin_fbank_backend, target, caplog):
     from sidkd.nnet import checkpoint as ckpt
-    from sidkd.nnet.trainer import load_config, train
+    from sidkd.nnet.config import load_config
+    from sidkd.nnet.trainer import train
 
     data, teacher = make_tiny_data(str(tmp_path))
     conf = tiny_config()
@@ -243,7 +243,7 @@ def test_a_speaker_of_one_utterance_has_no_speaker_mean_target(caplog):
     the row is absent (NaN), so the distillation term skips it; the log counts such utterances."""
     caplog.set_level("INFO")
     for target in ("speaker_mean", "speaker_mean_lda"):
-        got = build_targets({"target": target, "lda": {"dim": 1}}, ALONE_X, ALONE_LABELS)
+        got = build_targets({"target": target, "lda": {"dim": 1, "whiten": True}}, ALONE_X, ALONE_LABELS)
         assert np.isnan(got[2]).all() and np.isfinite(np.delete(got, 2, axis=0)).all(), target
         assert f"teacher targets {target}: 1 of 6 utterances are the only one of their speaker (1 speakers)" \
             in caplog.text
@@ -253,7 +253,8 @@ def test_a_speaker_of_one_utterance_has_no_speaker_mean_target(caplog):
                                rtol=1e-6)
     # the other targets keep the row
     for target in ("ivector", "lda"):
-        assert np.isfinite(build_targets({"target": target, "lda": {"dim": 1}}, ALONE_X, ALONE_LABELS)).all()
+        lda_target = build_targets({"target": target, "lda": {"dim": 1, "whiten": True}}, ALONE_X, ALONE_LABELS)
+        assert np.isfinite(lda_target).all()
     # the head: normaliser fitted on the rows with a target, loss over them only
     kd = build_kd_head({"target": "speaker_mean", "normalisation": "mean"}, 4, means)
     np.testing.assert_allclose(kd.normalizer.mean.numpy(), np.delete(means, 2, axis=0).mean(0), rtol=1e-6)
@@ -369,7 +370,8 @@ def test_training_with_a_speaker_of_one_utterance(tmp_path, standin_fbank_backen
     import re
 
     from sidkd.nnet import checkpoint as ckpt
-    from sidkd.nnet.trainer import load_config, train
+    from sidkd.nnet.config import load_config
+    from sidkd.nnet.trainer import train
 
     data, teacher = make_tiny_data(str(tmp_path), missing_teacher=("spk1-u0", "spk1-u2"))
     conf = tiny_config()

@@ -6,7 +6,8 @@ import torch.multiprocessing as mp
 from nnet_helpers import make_tiny_data, tiny_config
 
 from sidkd.nnet import checkpoint as ckpt
-from sidkd.nnet.trainer import load_config, train
+from sidkd.nnet.config import load_config
+from sidkd.nnet.trainer import train
 
 
 def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(tmp_path, standin_fbank_backend, caplog):

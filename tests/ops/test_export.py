@@ -64,7 +64,8 @@ def assert_fbank_close(got, want, use_energy):
 def test_exported_embeddings_equal_eager_model(trained_student, tmp_path):
     from sidkd.bin import export_student
     from sidkd.nnet.embed import embed_utterance
-    from sidkd.nnet.trainer import frontend_from_config, load_embedder
+    from sidkd.nnet.embed import load_embedder
+    from sidkd.nnet.features import frontend_from_config
 
     root, new = trained_student
     model_dir = root / "exp" / "student_kd"
@@ -97,7 +98,7 @@ def test_onnx_embedder_equals_torch_on_real_clips_of_several_lengths(trained_stu
     from sidkd.bin import export_student
     from sidkd.nnet.embed import embed_utterance
     from sidkd.nnet.engines import engine_digest, load_engine
-    from sidkd.nnet.trainer import frontend_from_config
+    from sidkd.nnet.features import frontend_from_config
 
     root, _ = trained_student
     model_dir = root / "exp" / "student_kd"

@@ -166,7 +166,7 @@ def test_the_shipped_studies_validate_and_their_systems_load():
     spec = importlib.util.spec_from_file_location("run_study", os.path.join(REPO_ROOT, "local", "run_study.py"))
     runner = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(runner)
-    from sidkd.nnet.config import defaults_for, load_config, merge, parse_overrides
+    from sidkd.nnet.config import load_config, merge, parse_overrides
 
     paths = sorted(glob.glob(os.path.join(REPO_ROOT, "studies", "*.yaml")))
     assert paths
@@ -180,7 +180,7 @@ def test_the_shipped_studies_validate_and_their_systems_load():
                 if system["config"] == runner.SOURCE:  # a model dir of exp/, scored as it is
                     continue
                 config = load_config(system["config"], merge(scale, parse_overrides(system.get("set"))),
-                                     defaults_for(study["kind"]))
+                                     kind=study["kind"])
                 if scale:  # the study scale is in every system's configuration
                     assert config["optim"]["num_epochs"] == scale["optim"]["num_epochs"], (path, system)
     finally:
@@ -196,7 +196,7 @@ def test_a_study_without_its_data_names_what_is_missing(tmp_path):
 
 def test_a_transfer_study_plans_its_variants_with_the_transfers_inputs(tmp_path):
     """Dry run of a transfer study: each variant × seed has a hash of its own, computed with the
-    transfer's inputs (sidkd.nnet.transfer.transfer_inputs: the source model's digest counts)."""
+    transfer's inputs (sidkd.nnet.transfer.TransferTask.inputs: the source model's digest counts)."""
     make_study(tmp_path)
     source = tmp_path / "exp" / "source"
     source.mkdir(parents=True)
@@ -305,7 +305,7 @@ def test_the_committed_studies_merge_to_their_committed_configurations(tmp_path)
     import glob
     import importlib.util
 
-    from sidkd.nnet.config import defaults_for, load_config, merge, parse_overrides
+    from sidkd.nnet.config import load_config, merge, parse_overrides
     from sidkd.sizes import fit_student_config, fit_transfer_config
 
     spec = importlib.util.spec_from_file_location("run_study", os.path.join(REPO_ROOT, "local", "run_study.py"))
@@ -336,7 +336,7 @@ def test_the_committed_studies_merge_to_their_committed_configurations(tmp_path)
                 for seed in system.get("seeds", study.get("seeds", [1])):
                     run = f"{system['name']}_seed{seed}"
                     overrides = merge(merge(scale, parse_overrides(system.get("set"))), {"seed": int(seed)})
-                    config = load_config(system["config"], overrides, defaults_for(study["kind"]))
+                    config = load_config(system["config"], overrides, kind=study["kind"])
                     if study["kind"] == "student":
                         fitted, notes = fit_student_config(config, str(utt2spk["train_data"]))
                     else:

@@ -57,7 +57,8 @@ def docs_example():
 
 def library_embedding(root, wav):
     from sidkd.nnet.embed import embed_utterance
-    from sidkd.nnet.trainer import frontend_from_config, load_embedder
+    from sidkd.nnet.embed import load_embedder
+    from sidkd.nnet.features import frontend_from_config
 
     embedder, desc = load_embedder(str(root / MODEL))
     return embed_utterance(embedder, frontend_from_config(desc["features"]), read_as_int16_scale(str(root / wav)))

@@ -262,7 +262,8 @@ def test_a_retraining_with_overwrite_removes_what_the_old_network_made(model, tr
     """A real retraining (another seed) over a model dir with an ONNX export, a threshold, a speaker
     and embeddings: all are removed and the log says so; the engines then say what to redo."""
     from sidkd.bin import verify
-    from sidkd.nnet.trainer import load_config, train
+    from sidkd.nnet.config import load_config
+    from sidkd.nnet.trainer import train
     from tiny_student import TINY_YAML
 
     work, model_dir, good = model

@@ -54,7 +54,8 @@ def copy_as_wav(src, dst):
 
 def make_student_recipe(root):
     """Train the tiny student in ``root`` (a recipe folder); returns the new-speaker recordings."""
-    from sidkd.nnet.trainer import load_config, train
+    from sidkd.nnet.config import load_config
+    from sidkd.nnet.trainer import train
 
     for item in ("steps", "utils", "conf"):
         os.symlink(os.path.join(REPO_ROOT, item), os.path.join(root, item))

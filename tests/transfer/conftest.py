@@ -16,7 +16,8 @@ def standin_fbank_backend():
 @pytest.fixture(scope="module")
 def source(tmp_path_factory, standin_fbank_backend):
     """(source model dir, data dir, teacher rspecifier): a tiny student trained for one epoch."""
-    from sidkd.nnet.trainer import load_config, train
+    from sidkd.nnet.config import load_config
+    from sidkd.nnet.trainer import train
 
     root = tmp_path_factory.mktemp("source")
     data, teacher = make_tiny_data(str(root), missing_teacher=("spk2-u1",))

@@ -10,21 +10,24 @@ import torch
 from sidkd.errors import DataError
 from sidkd.nnet import checkpoint as ckpt
 from sidkd.nnet.losses import AAMSoftmax
-from sidkd.nnet.trainer import load_config
-from sidkd.nnet.transfer import DEFAULTS, TransferNet, concatenated_view, embedder_blocks, load_source, transfer
+from sidkd.nnet.config import load_config
+from sidkd.nnet.models import TransferNet, embedder_blocks
+from sidkd.nnet.transfer import load_source, transfer
+from sidkd.nnet.transfer_data import concatenated_view
 from tests.nnet.nnet_helpers import tiny_config
 
 
 def transfer_config(**over):
     base = tiny_config()
     conf = {"seed": 5, "device": "cpu", "short_seconds": 0.3, "freeze": {"blocks": 0, "epochs": 0},
+            "replay": {"ratio": 0.0, "init_from_source": True}, "speed": base["speed"],
             "loss": {"msce": {"sub_centers": 2, "margin": 0.2, "scale": 16.0, "margin_warmup_epochs": [0, 1]},
                      "kl": {"weight": 0.5, "temperature": 2.0, "long_view": "concat", "long_seconds": 0.8},
                      "kd": {"weight": 0.3, "normalisation": "length"}},
             "data": base["data"], "augment": base["augment"],
             "optim": {**base["optim"], "num_epochs": 2, "average_last": 1, "log_interval": 1}}
     conf.update(over)
-    return load_config(None, conf, DEFAULTS)
+    return load_config(None, conf, "transfer")
 
 
 def hand_msce(z, w, labels, scale, margin, k):
@@ -65,7 +68,7 @@ def test_msce_at_one_sub_centre_is_the_plain_loss(margin):
 
 def tiny_net(source_dir, sub_centers=1, margin=0.2):
     from sidkd.nnet.models import build_model
-    from sidkd.nnet.trainer import frontend_from_config
+    from sidkd.nnet.features import frontend_from_config
 
     desc, state = load_source(source_dir)
     embedder = build_model(desc["model"], frontend_from_config(desc["features"]).num_bins)
@@ -161,7 +164,7 @@ def test_freezing_and_resume(source, tmp_path, caplog):
     for name in full:
         assert torch.equal(full[name], resumed[name]), name
     # the output reads like a student directory: embeddings come out of it
-    from sidkd.nnet.trainer import load_embedder
+    from sidkd.nnet.embed import load_embedder
 
     embedder, desc = load_embedder(str(tmp_path / "full"))
     assert desc["num_classes"] == 4 and desc["transfer"]["source"] == source_dir
@@ -254,7 +257,7 @@ def test_bad_input_is_named(source, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("loss:\n  kl: {wieght: 1.0}\n")
     with pytest.raises(DataError, match="unknown setting loss.kl.'wieght'"):
-        load_config(str(bad), None, DEFAULTS)
+        load_config(str(bad), None, "transfer")
     with pytest.raises(DataError, match="freeze.blocks 9: the embedder has only 5 blocks"):
         transfer(transfer_config(freeze={"blocks": 9, "epochs": 1}), source_dir, data, str(tmp_path / "f"),
                  teacher_rspec=source[2])

@@ -12,15 +12,14 @@ from sidkd.errors import DataError
 from sidkd.nnet import checkpoint as ckpt
 from sidkd.nnet.data import AugmentConfig, ChunkBatchDataset
 from sidkd.nnet.losses import AAMSoftmax
-from sidkd.nnet.transfer import (
+from sidkd.nnet.transfer import init_replay_classes, transfer
+from sidkd.nnet.transfer_data import (
     TransferBatchDataset,
     TransferInputs,
     batch_crop_samples,
     crop_range,
-    init_replay_classes,
     long_view_for,
     plan_batches,
-    transfer,
     utterance_view,
 )
 from tests.transfer.test_transfer import transfer_config

@@ -10,13 +10,13 @@ import pytest
 import sidkd.nnet.features as features
 from sidkd.errors import DataError
 from sidkd.nnet.data import AugmentConfig, ChunkBatchDataset
-from sidkd.nnet.transfer import (
+from sidkd.nnet.transfer import transfer
+from sidkd.nnet.transfer_data import (
     LONG_VIEWS,
     LongView,
     concatenated_view,
     long_view_for,
     plan_batches,
-    transfer,
     utterance_view,
 )
 from tests.transfer.test_transfer import transfer_config
@@ -118,7 +118,8 @@ def test_batches_draw_for_draw(view):
     mask[5] = False
     probs = np.array([len(s) for s in long.samples], dtype=np.float64)
     probs /= probs.sum()
-    augment = AugmentConfig(reverb_prob=0.5, babble_prob=0.5, babble_speakers=(1, 2))
+    augment = AugmentConfig(reverb_prob=0.5, rt60=(0.2, 0.8), babble_prob=0.5, snr_db=(13.0, 20.0),
+                            babble_speakers=(1, 2))
     crop, epoch = (8000, 16000), 2
     for ratio in (0.0, 0.5):
         if LONG_VIEWS.get(view, LongView).needs_replay and ratio == 0:

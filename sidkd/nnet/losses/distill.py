@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["TeacherNormalizer", "TeacherDistillation", "NORMALISATIONS"]
+__all__ = ["TeacherNormalizer", "TeacherDistillation", "NORMALISATIONS", "joint_loss"]
 
 NORMALISATIONS = ("none", "mean", "length", "whiten")
 # Eigenvalues below this fraction of the largest are floored before Λ^{-1/2}.
@@ -89,3 +89,8 @@ class TeacherDistillation(nn.Module):
         count = present.sum().clamp(min=1).to(torch.promote_types(per_row.dtype, torch.float32))
         # mean over all rows times N / present rows: exactly the plain mean when every row has a target
         return per_row.mean() * (len(present) / count) / target.shape[1]
+
+
+def joint_loss(aam_loss: torch.Tensor, kd_loss: torch.Tensor, kd_weight: float) -> torch.Tensor:
+    """L = L_AAM + λ·L_kd."""
+    return aam_loss + kd_weight * kd_loss if kd_weight else aam_loss

@@ -11,9 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from sidkd.errors import DataError
 from sidkd.nnet.pooling import build_pooling
 
-__all__ = ["BasicBlock", "ResNetSpeaker"]
+__all__ = ["BasicBlock", "ResNetSpeaker", "embedder_blocks", "set_frozen"]
 
 
 class BasicBlock(nn.Module):
@@ -41,11 +42,11 @@ class ResNetSpeaker(nn.Module):
     def __init__(
         self,
         feat_dim: int,
-        depths: list[int] | tuple[int, ...] = (3, 4, 6, 3),
-        width: int = 32,
-        embedding_dim: int = 256,
-        pooling: str = "attentive",
-        attention_dim: int = 128,
+        depths: list[int] | tuple[int, ...],
+        width: int,
+        embedding_dim: int,
+        pooling: str,
+        attention_dim: int,
     ):
         super().__init__()
         if len(depths) != 4:
@@ -87,3 +88,21 @@ class ResNetSpeaker(nn.Module):
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         return self.segment_embedding(self.frame_features(feats))
+
+
+def embedder_blocks(embedder: nn.Module) -> list[nn.Module]:
+    """The embedder's blocks from the input side: the stem, then each BasicBlock of each stage."""
+    return [embedder.stem] + [block for stage in embedder.stages for block in stage]
+
+
+def set_frozen(embedder: nn.Module, num_blocks: int, frozen: bool) -> None:
+    """Freeze (or release) the first ``num_blocks`` blocks: no gradients, batch norms on running stats.
+    Call after ``model.train()``, which would put them back in training mode."""
+    blocks = embedder_blocks(embedder)
+    if num_blocks > len(blocks):
+        raise DataError(f"freeze.blocks {num_blocks}: the embedder has only {len(blocks)} blocks")
+    for block in blocks[:num_blocks]:
+        for param in block.parameters():
+            param.requires_grad_(not frozen)
+        if frozen:
+            block.eval()
