@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import numpy as np
@@ -93,7 +93,6 @@ class Prepared:
     summary: str  # the training's line in the log
     trainable: list[nn.Parameter] | None = None  # None: every parameter of ``model``
     find_unused_parameters: bool = False  # DDP: some parameters get no gradient in some steps
-    extra: dict = field(default_factory=dict)
 
 
 class TrainingTask:
