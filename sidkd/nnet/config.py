@@ -136,6 +136,13 @@ def check_values(conf: dict, layers: list[tuple[str, dict]] | None = None) -> No
     if epochs is not _MISSING and last is not _MISSING and last > epochs:
         raise bad("optim.average_last", last, f"final.pt averages the last checkpoints of optim.num_epochs={epochs} "
                                               f"epochs: set it to at most {epochs}")
+    for key in ("loss.aam.margin_warmup_epochs", "loss.msce.margin_warmup_epochs"):
+        warm = _lookup(conf, key)
+        numbers = isinstance(warm, list) and len(warm) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in warm)
+        if warm is not _MISSING and not (numbers and 0 <= warm[0] <= warm[1]):
+            raise bad(key, warm, "set it to [start, end] epochs, 0 <= start <= end (margin 0 until start, "
+                                 "linear to the margin at end)")
     batch, per_speaker = _lookup(conf, "data.batch_size"), _lookup(conf, "data.utts_per_speaker")
     if batch is not _MISSING and per_speaker is not _MISSING and batch % per_speaker:
         raise bad("data.batch_size", batch, f"a batch is whole groups of data.utts_per_speaker={per_speaker} "

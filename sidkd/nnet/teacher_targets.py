@@ -43,7 +43,6 @@ import os
 from typing import ClassVar
 
 import numpy as np
-import torch
 from torch import nn
 
 from sidkd.backend.lda import compute_lda

@@ -9,7 +9,6 @@ anywhere (ChunkBatchDataset) and carry the utterance's target.
 
 from __future__ import annotations
 
-import logging
 import os
 
 from sidkd.nnet.data import (AugmentConfig, ChunkBatchDataset, FixedCropBatchDataset, SpeakerBalancedBatches,
@@ -24,8 +23,6 @@ from sidkd.nnet.teacher_targets import (build_kd_head, check_target, default_cro
 from sidkd.sizes import fit_student_config
 
 __all__ = ["StudentTask", "train"]
-
-log = logging.getLogger(__name__)
 
 
 class StudentTask(TrainingTask):

@@ -163,6 +163,9 @@ def test_asking_a_trained_system_for_another_target_names_the_key_and_overwrite_
     ("data.chunks_per_epoch=0", "data.chunks_per_epoch=0 (from --set): not allowed; set it to a whole number >= 1, "
                                 "or null"),
     ("loss.kd.lda.dim=0", "loss.kd.lda.dim=0 (from --set): not allowed; set it to a whole number >= 1"),
+    ("loss.aam.margin_warmup_epochs=null", "loss.aam.margin_warmup_epochs=None (from --set): not allowed; set it "
+                                           "to [start, end] epochs, 0 <= start <= end"),
+    ("loss.aam.margin_warmup_epochs=[3,1]", "loss.aam.margin_warmup_epochs=[3, 1] (from --set): not allowed"),
 ])
 def test_every_value_is_checked_before_a_training_starts_naming_key_value_origin_and_range(setting, message):
     with pytest.raises(DataError) as err:

@@ -59,5 +59,3 @@ class TransferNet(nn.Module):
         if self.kd is not None and teacher is not None and bool(teacher_mask.any()):
             mse = self.kd(z[teacher_mask], teacher[teacher_mask])
         return ce, kl, mse, logits
-
-
