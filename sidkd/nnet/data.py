@@ -5,7 +5,7 @@ Memory: the training audio is decoded once (Opus not every epoch) to int16 (2 by
 4.7 h of the default data take about 540 MB), held in memory up to ``IN_MEMORY_BYTES`` per process;
 a larger set is written as decoded to one unlinked temporary file ($TMPDIR) and each utterance read
 back when a crop needs it (DiskSamples), so a training's memory stays bounded however much audio it
-has. The samples are the same either way, and so is every batch. With N DDP processes there are N
+has; its disk is then the decoded audio's size (115 MB an hour at 16 kHz, in $TMPDIR). The samples are the same either way, and so is every batch. With N DDP processes there are N
 copies; DataLoader workers share their parent's (fork).
 
 Sampling (``data:`` yaml): an epoch is ``chunks_per_epoch`` crops (default: total audio duration /
@@ -22,6 +22,7 @@ random streams are named in sidkd.nnet.streams).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import tempfile
@@ -59,7 +60,15 @@ class DiskSamples:
 
     def append(self, samples: np.ndarray) -> None:
         data = np.ascontiguousarray(samples, dtype=np.int16).tobytes()
-        os.pwrite(self._file.fileno(), data, self.nbytes)
+        try:
+            os.pwrite(self._file.fileno(), data, self.nbytes)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise DataError(f"{tempfile.gettempdir()}: no room for the decoded training audio after "
+                            f"{self.nbytes / 1e9:.1f} GB ({exc.strerror}); it needs 2 bytes a sample (115 MB an "
+                            f"hour at 16 kHz): set TMPDIR to a disk with room for the training data's "
+                            f"hours") from None
         self.offsets.append(self.nbytes)
         self.lengths.append(len(samples))
         self.nbytes += len(data)

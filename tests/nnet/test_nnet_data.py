@@ -172,3 +172,30 @@ def test_audio_over_the_memory_budget_is_read_from_disk_with_the_same_batches(tm
     disk.keep(mask)
     assert len(disk.samples) == len(memory.samples) == mask.sum() and disk.lengths.tolist() == memory.lengths.tolist()
     np.testing.assert_array_equal(disk.samples[len(disk.samples) - 1], memory.samples[-1])
+
+
+def test_a_full_temporary_disk_is_an_error_naming_the_folder_and_what_to_change(tmp_path, monkeypatch):
+    """The audio held on disk (DiskSamples) needs the decoded audio's size in $TMPDIR: when it is not
+    there, the training stops with the folder and the setting, not with an OSError deep in a loop."""
+    import errno
+
+    from sidkd.errors import DataError
+    from sidkd.nnet import data as data_module
+
+    data, _ = make_tiny_data(str(tmp_path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(data_module.tempfile, "tempdir", None)  # read TMPDIR again
+    written = []
+
+    def pwrite(fd, payload, offset):
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(len(payload))
+        return len(payload)
+
+    monkeypatch.setattr(data_module.os, "pwrite", pwrite)
+    with pytest.raises(DataError, match=f"{tmp_path}: no room for the decoded training audio.*set TMPDIR"):
+        TrainingAudio(data, in_memory_bytes=1)
+    monkeypatch.setattr(data_module.os, "pwrite", lambda *a: (_ for _ in ()).throw(OSError(errno.EIO, "I/O")))
+    with pytest.raises(OSError, match="I/O"):  # another error is not dressed up as a full disk
+        TrainingAudio(data, in_memory_bytes=1)
