@@ -18,7 +18,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable
 
 import numpy as np
 import torch
@@ -117,10 +117,12 @@ class TrainingTask:
         raise NotImplementedError
 
     def prepare(self, config: dict, session: Session, seed: int) -> Prepared:
-        """Read the data, build the network and heads, keep what batches() and step() need."""
+        """Read the data, build the network and heads, keep what dataset() and step() need."""
         raise NotImplementedError
 
-    def batches(self, epoch: int) -> Iterable:
+    def dataset(self, epoch: int) -> torch.utils.data.Dataset:
+        """The batches of ``epoch``, one item a batch (run_task loads them as data.num_workers and
+        speed.prefetch say)."""
         raise NotImplementedError
 
     def before_step(self, step: int) -> str:
@@ -173,7 +175,12 @@ def run_task(task: TrainingTask, config: dict, out_dir: str, resume: bool = Fals
         os.makedirs(out_dir, exist_ok=True)
         atomic_write_text(os.path.join(out_dir, "model.json"), json.dumps(prepared.description, indent=1) + "\n")
     log.info("%s", prepared.summary)
-    return fit(prepared.model, task.step, task.batches, optimizer, scheduler, out_dir, session,
+    workers, prefetch = int(config["data"]["num_workers"]), int(speed["prefetch"])
+
+    def batches(epoch: int):
+        return make_batches(task.dataset(epoch), workers, prefetch)
+
+    return fit(prepared.model, task.step, batches, optimizer, scheduler, out_dir, session,
                int(optim_conf["num_epochs"]), log_interval=int(optim_conf["log_interval"]),
                grad_clip=float(optim_conf["grad_clip"]), average_last=int(optim_conf["average_last"]),
                resume=state == "resume", stop_after_epoch=stop_after_epoch,

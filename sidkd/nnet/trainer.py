@@ -17,7 +17,7 @@ from sidkd.nnet.experiment import data_digest, file_digest, rspec_digest
 from sidkd.nnet.loop import Session, StepResult
 from sidkd.nnet.losses import AAMSoftmax, joint_loss
 from sidkd.nnet.models import StudentWithHeads, build_model
-from sidkd.nnet.task import Prepared, TrainingTask, make_batches, make_frontend, model_description, run_task
+from sidkd.nnet.task import Prepared, TrainingTask, make_frontend, model_description, run_task
 from sidkd.nnet.teacher_targets import (build_kd_head, check_target, default_crops_path, prepare_teacher,
                                        target_uses_crops)
 from sidkd.sizes import fit_student_config
@@ -74,7 +74,6 @@ class StudentTask(TrainingTask):
         self.positions = slice(session.rank * per_rank, (session.rank + 1) * per_rank)
         self.seed, self.device = seed, session.device
         self.augment = AugmentConfig.from_dict(config["augment"])
-        self.workers, self.prefetch = int(data_conf["num_workers"]), int(config["speed"]["prefetch"])
         description = model_description(feat_conf, config["model"], aam_conf, kd_conf["normalisation"],
                                         kd_conf["target"], num_classes, audio.speakers,
                                         None if self.teacher is None else self.teacher.shape[1])
@@ -85,13 +84,12 @@ class StudentTask(TrainingTask):
         return Prepared(model, embedder, aam, aam_conf, self.frontend, self.chunk_samples, batch_size, steps_per_epoch,
                         description, summary)
 
-    def batches(self, epoch: int):
+    def dataset(self, epoch: int):
         chosen = self.sampler.epoch(epoch)
         args = (self.audio, self.frontend, self.chunk_samples, self.augment, chosen, list(range(len(chosen))),
                 self.seed, epoch, self.positions, self.teacher)
-        dataset = (FixedCropBatchDataset(*args, crop_teacher=self.crop_teacher) if self.crop_teacher is not None
-                   else ChunkBatchDataset(*args))
-        return make_batches(dataset, self.workers, self.prefetch)
+        return (FixedCropBatchDataset(*args, crop_teacher=self.crop_teacher) if self.crop_teacher is not None
+                else ChunkBatchDataset(*args))
 
     def step(self, module, batch, step) -> StepResult:
         feats, labels, teacher_batch = batch

@@ -47,7 +47,7 @@ from sidkd.nnet.experiment import data_digest, model_digest, rspec_digest
 from sidkd.nnet.loop import Session, StepResult
 from sidkd.nnet.losses import AAMSoftmax, TeacherDistillation
 from sidkd.nnet.models import TransferNet, build_model, set_frozen
-from sidkd.nnet.task import Prepared, TrainingTask, make_batches, make_frontend, model_description, run_task
+from sidkd.nnet.task import Prepared, TrainingTask, make_frontend, model_description, run_task
 from sidkd.nnet.transfer_data import (LongView, TransferBatchDataset, TransferInputs, crop_range, long_view_for,
                                       plan_batches)
 from sidkd.sizes import fit_transfer_config
@@ -224,7 +224,6 @@ class TransferTask(TrainingTask):
         self.temperature, self.device = float(kl_conf["temperature"]), session.device
         self.batch_inputs = self._batch_inputs(config, seed)
         self.positions, self.replay_positions = plan.positions(session.rank, session.world)
-        self.workers, self.prefetch = int(config["data"]["num_workers"]), int(config["speed"]["prefetch"])
         replay = None
         if plan.replay is not None:
             replay = {"data": self.long_dir, "ratio": plan.replay_size / plan.batch_size,
@@ -250,11 +249,9 @@ class TransferTask(TrainingTask):
                         steps_per_epoch, description, summary, trainable=trainable,
                         find_unused_parameters=self.freeze_blocks > 0 or self.kd is not None)
 
-    def batches(self, epoch: int):
+    def dataset(self, epoch: int):
         chosen, replayed = self.plan.epoch(epoch)
-        dataset = TransferBatchDataset(self.batch_inputs, epoch, chosen, self.positions, replayed,
-                                       self.replay_positions)
-        return make_batches(dataset, self.workers, self.prefetch)
+        return TransferBatchDataset(self.batch_inputs, epoch, chosen, self.positions, replayed, self.replay_positions)
 
     def before_step(self, step: int) -> str:
         if self.freeze_blocks <= 0:
