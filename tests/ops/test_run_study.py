@@ -295,7 +295,8 @@ def test_max_minutes_counts_the_embedding_and_scoring_time_it_measured(tmp_path,
 # speakers of the recipe's training data dirs (README "Data"; data/train_dev_train: 30 held out;
 # data/sc_dev_rest: data/sc_train less the 40 speakers of data/sc_dev)
 RECIPE_SPEAKERS = {"data/train": 421, "data/train_dev_train": 391, "data/sc_train": 159, "data/sc_dev_rest": 119,
-                   "data/train_dev_train_lab25": 99, "data/train_dev_train_lab50": 196}  # local/make_label_scarce.sh
+                   "data/train_dev_train_lab25": 99, "data/train_dev_train_lab50": 196,  # local/make_label_scarce.sh
+                   "data/train_lab50": 211}
 
 
 def test_the_committed_studies_merge_to_their_committed_configurations(tmp_path):
