@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from sidkd.errors import DataError
-from sidkd.io.ark import iter_archive
+from sidkd.io.ark import iter_archive, scp_keys
 from sidkd.io.trials import describe_missing
 
 __all__ = ["VectorTable", "read_vectors", "subtract_mean", "length_normalize", "check_dims"]
@@ -37,13 +38,27 @@ class VectorTable:
         return VectorTable(list(keys), self.matrix[self.rows(keys, what)], self.source)
 
 
-def read_vectors(rspec: str) -> VectorTable:
-    """All vectors of an rspecifier (``scp:ivector.scp``; a bare path is taken as an scp)."""
+def read_vectors(rspec: str, select: Callable[[list[str]], list[str]] | None = None) -> VectorTable:
+    """The vectors of an rspecifier (``scp:ivector.scp``; a bare path is taken as an scp): all of
+    them, or those whose keys ``select`` picks from all keys (in the rspecifier's order). Of an scp
+    file only the picked lines are loaded, so a 5000-vector AS-norm cohort reads 5000 vectors
+    however large the training set."""
     if ":" not in rspec:
         rspec = f"scp:{rspec}"
+    if select is None:
+        return _read_vectors(rspec, None)
+    keys = scp_keys(rspec)
+    if keys is None:  # an archive is known only by reading it
+        table = _read_vectors(rspec, None)
+        return table.subset(select(table.keys))
+    picked = select(keys)
+    return _read_vectors(rspec, set(picked)).subset(picked)
+
+
+def _read_vectors(rspec: str, wanted: set[str] | None) -> VectorTable:
     keys, rows = [], []
     dim = None
-    for key, value in iter_archive(rspec):
+    for key, value in iter_archive(rspec, wanted):
         value = np.asarray(value, dtype=np.float64)
         if value.ndim == 2 and value.shape[0] == 1:
             value = value[0]  # a 1-row matrix is a vector (some writers store vectors so)

@@ -25,6 +25,14 @@ from sidkd.errors import DataError
 from sidkd.io.trials import read_enrolment, read_scores, write_scores
 
 
+def cohort_keys(keys: list[str], max_cohort: int) -> list[str]:
+    """All ``keys``, or with 0 < max_cohort < their number that many, evenly spaced in key order."""
+    if not 0 < max_cohort < len(keys):
+        return keys
+    ordered = sorted(keys, key=str.encode)
+    return [ordered[k] for k in evenly_spaced(len(ordered), max_cohort)]
+
+
 def main(argv=None) -> int:
     parser = ArgumentParser(prog="apply_as_norm", description=__doc__.split("\n")[0])
     parser.add_argument("--scorer", default="cosine", choices=["cosine", "plda"], help="how vectors are scored against the cohort")
@@ -46,11 +54,8 @@ def main(argv=None) -> int:
     enroll, test, scores = read_scores(args.scores_in)
     enrolment = read_enrolment(args.enrolment) if args.enrolment else None
     enrol_vectors, test_vectors = read_enrol_and_test(args.enrol_vectors, args.test_vectors)
-    cohort = read_vectors(args.cohort_vectors)
+    cohort = read_vectors(args.cohort_vectors, select=lambda keys: cohort_keys(keys, args.max_cohort))
     cohort_matrix = cohort.matrix
-    if 0 < args.max_cohort < len(cohort.keys):
-        order = sorted(range(len(cohort.keys)), key=lambda i: cohort.keys[i].encode())
-        cohort_matrix = cohort_matrix[[order[k] for k in evenly_spaced(len(order), args.max_cohort)]]
     if cohort.dim != enrol_vectors.dim:
         raise DataError(f"cohort vectors have dimension {cohort.dim}, enrolment vectors {enrol_vectors.dim}")
     enrol_ids, enrol_index = unique_index(enroll)

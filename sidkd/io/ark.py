@@ -19,7 +19,7 @@ import numpy as np
 
 from sidkd.errors import DataError
 
-__all__ = ["ArchiveWriter", "iter_archive", "load_table", "parse_wspecifier", "check_finite"]
+__all__ = ["ArchiveWriter", "iter_archive", "load_table", "parse_wspecifier", "check_finite", "scp_keys"]
 
 
 def parse_wspecifier(wspec: str) -> tuple[list[str], list[str]]:
@@ -106,8 +106,9 @@ class ArchiveWriter:
             self.abort()
 
 
-def iter_archive(rspec: str) -> Iterator[tuple[str, np.ndarray]]:
-    """(key, array) for every entry of an rspecifier, in order.
+def iter_archive(rspec: str, keys: set[str] | None = None) -> Iterator[tuple[str, np.ndarray]]:
+    """(key, array) for every entry of an rspecifier, in order; with ``keys``, only those entries
+    (of an scp file the other lines are not loaded at all).
 
     Every program reads archives through here, so bad archives stop here, naming the key: a key
     seen twice, or an array with NaN or inf (nothing downstream would notice: a NaN frame compares
@@ -120,8 +121,10 @@ def iter_archive(rspec: str) -> Iterator[tuple[str, np.ndarray]]:
         raise DataError(f"{target}: no such file (from rspecifier {rspec!r})")
     seen: set[str] = set()
     try:
-        with _open_reader(rspec) as reader:
+        with _open_reader(rspec, keys) as reader:
             for key, value in reader:
+                if keys is not None and key not in keys:
+                    continue
                 if key in seen:
                     raise DataError(f"{rspec}: duplicate key {key!r}")
                 seen.add(key)
@@ -135,11 +138,15 @@ def iter_archive(rspec: str) -> Iterator[tuple[str, np.ndarray]]:
 
 
 @contextlib.contextmanager
-def _open_reader(rspec: str):
+def _open_reader(rspec: str, keys: set[str] | None = None):
     """kaldiio's reader; for ``ark:cmd |`` we run the command, so that its failure is an error
     (kaldiio would read its empty or cut output as a complete, shorter archive)."""
     kind, target = rspec.split(":", 1)
     command = target.strip()
+    if "scp" in kind.split(",") and os.path.isfile(target):
+        with _scp_reader(target, keys) as reader:
+            yield reader
+        return
     if "ark" not in kind.split(",") or not command.endswith("|"):
         with kaldiio.ReadHelper(rspec) as reader:
             yield reader
@@ -160,6 +167,43 @@ def _open_reader(rspec: str):
     proc.stdout.close()
     if proc.wait() != 0:
         raise DataError(f"{rspec}: the command exited with status {proc.returncode} (its messages are above)")
+
+
+@contextlib.contextmanager
+def _scp_reader(path: str, keys: set[str] | None = None):
+    """An scp's entries in its order; with ``keys`` only theirs, the other lines never loaded. Each
+    archive stays open (a key-sorted scp alternates between nj jobs' archives line by line), and a
+    bad line is named by its number."""
+    handles: dict = {}
+
+    def entries() -> Iterator[tuple[str, np.ndarray]]:
+        for number, key, location in _scp_lines(path):
+            if keys is None or key in keys:
+                yield key, kaldiio.load_mat(location, fd_dict=handles)
+
+    try:
+        yield entries()
+    finally:
+        for handle in handles.values():
+            handle.close()
+
+
+def _scp_lines(path: str) -> Iterator[tuple[int, str, str]]:
+    with open(path, encoding="utf-8") as scp:
+        for number, line in enumerate(scp, 1):
+            fields = line.split(None, 1)
+            if len(fields) != 2:
+                raise DataError(f"{path}:{number}: expected 'key location', got {line.rstrip()!r}")
+            yield number, fields[0], fields[1].strip()
+
+
+def scp_keys(rspec: str) -> list[str] | None:
+    """The keys of an ``scp:`` rspecifier naming a file, in order, nothing loaded; None for any
+    other rspecifier (an archive is known only by reading it)."""
+    kind, _, target = rspec.partition(":")
+    if "scp" not in kind.split(",") or not os.path.isfile(target):
+        return None
+    return [key for _, key, _ in _scp_lines(target)]
 
 
 def load_table(rspec: str) -> dict[str, np.ndarray]:

@@ -1,5 +1,6 @@
 """The back-end programs end to end on synthetic vector archives (two-covariance data)."""
 
+import kaldiio
 import numpy as np
 import pytest
 
@@ -178,7 +179,21 @@ def test_as_norm_max_cohort_equals_the_evenly_spaced_subset_given_whole(sets):
     run(p("subset.scp"), "subset")
     run(train, "whole")
     run(train, "big_cap", f"--max-cohort={len(lines)}")
-    capped, subset, whole, big = (read_scores(p(n))[2] for n in ("capped", "subset", "whole", "big_cap"))
+    # only the picked lines of an scp are loaded: a line left out may point at an archive that is gone
+    dropped = next(line for line in lines if line not in keep)
+    with open(p("broken.scp"), "w") as handle:
+        handle.write("".join(f"{dropped.split()[0]} {p('gone.ark')}:15\n" if line == dropped else line + "\n"
+                             for line in open(train).read().splitlines()))
+    run(p("broken.scp"), "capped_broken", "--max-cohort=40")
+    with pytest.raises(DataError, match="gone.ark"):
+        run(p("broken.scp"), "whole_broken")
+    # an archive (no scp to pick lines from) is read whole and cut to the same cohort
+    kaldiio.save_ark(p("train.ark"), {line.split()[0]: kaldiio.load_mat(line.split(None, 1)[1]) for line in lines})
+    run(f"ark:{p('train.ark')}", "capped_ark", "--max-cohort=40")
+    capped, subset, whole, big, broken, from_ark = (read_scores(p(n))[2] for n in (
+        "capped", "subset", "whole", "big_cap", "capped_broken", "capped_ark"))
     np.testing.assert_array_equal(capped, subset)
+    np.testing.assert_array_equal(broken, subset)
+    np.testing.assert_array_equal(from_ark, subset)
     np.testing.assert_array_equal(big, whole)
     assert np.abs(capped - whole).max() > 1e-3  # the cap changes the cohort

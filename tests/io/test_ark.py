@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from sidkd.errors import DataError
-from sidkd.io.ark import ArchiveWriter, iter_archive, parse_wspecifier
+from sidkd.io.ark import ArchiveWriter, iter_archive, parse_wspecifier, scp_keys
 
 
 def test_write_read_roundtrip_with_scp(tmp_path):
@@ -45,3 +45,35 @@ def test_bad_specifiers_and_keys(tmp_path):
             w["has space"] = np.zeros(1, np.float32)
     with pytest.raises(DataError, match="no such file"):
         list(iter_archive(f"scp:{tmp_path}/none.scp"))
+
+
+def test_scp_over_interleaved_archives_reads_as_kaldiio(tmp_path):
+    """An scp sorted by key over two jobs' archives (lines alternate between them), as nj jobs
+    write: every entry and its order as kaldiio's own reader gives them; with keys, only those."""
+    rng = np.random.default_rng(0)
+    data = {f"u{i:03d}": rng.standard_normal(5).astype(np.float32) for i in range(40)}
+    for job in (1, 2):
+        with ArchiveWriter(f"ark,scp:{tmp_path}/x.{job}.ark,{tmp_path}/x.{job}.scp") as w:
+            for k in list(data)[job - 1::2]:
+                w[k] = data[k]
+    lines = sorted(open(tmp_path / "x.1.scp").readlines() + open(tmp_path / "x.2.scp").readlines())
+    scp = tmp_path / "x.scp"
+    scp.write_text("".join(lines))
+    ours = list(iter_archive(f"scp:{scp}"))
+    with kaldiio.ReadHelper(f"scp:{scp}") as reader:
+        reference = list(reader)
+    assert [k for k, _ in ours] == [k for k, _ in reference] == sorted(data)
+    for (_, a), (_, b) in zip(ours, reference):
+        np.testing.assert_array_equal(a, b)
+    picked = {"u003", "u010", "u031"}
+    assert [k for k, _ in iter_archive(f"scp:{scp}", picked)] == sorted(picked)
+    assert scp_keys(f"scp:{scp}") == sorted(data) and scp_keys(f"ark:{tmp_path}/x.1.ark") is None
+
+
+def test_scp_bad_line_is_named(tmp_path):
+    scp = tmp_path / "bad.scp"
+    with ArchiveWriter(f"ark,scp:{tmp_path}/a.ark,{scp}") as w:
+        w["u1"] = np.zeros(2, np.float32)
+    scp.write_text(scp.read_text() + "u2\n")
+    with pytest.raises(DataError, match=r"bad\.scp:2: expected 'key location', got 'u2'"):
+        list(iter_archive(f"scp:{scp}"))
