@@ -139,8 +139,9 @@ def iter_archive(rspec: str, keys: set[str] | None = None) -> Iterator[tuple[str
 
 @contextlib.contextmanager
 def _open_reader(rspec: str, keys: set[str] | None = None):
-    """kaldiio's reader; for ``ark:cmd |`` we run the command, so that its failure is an error
-    (kaldiio would read its empty or cut output as a complete, shorter archive)."""
+    """kaldiio's reader; an scp file is read line by line here (only the ``keys`` asked for), and for
+    ``ark:cmd |`` we run the command, so that its failure is an error (kaldiio would read its empty or
+    cut output as a complete, shorter archive)."""
     kind, target = rspec.split(":", 1)
     command = target.strip()
     if "scp" in kind.split(",") and os.path.isfile(target):
@@ -177,7 +178,7 @@ def _scp_reader(path: str, keys: set[str] | None = None):
     handles: dict = {}
 
     def entries() -> Iterator[tuple[str, np.ndarray]]:
-        for number, key, location in _scp_lines(path):
+        for _, key, location in _scp_lines(path):
             if keys is None or key in keys:
                 yield key, kaldiio.load_mat(location, fd_dict=handles)
 
