@@ -80,6 +80,7 @@ VALUE_RULES = (
     ("loss.kd.lda.dim", "int", 1, False),
     ("loss.kl.weight", "number", 0, False),
     ("loss.kl.temperature", "number", 0, True),
+    ("replay.ratio", "number", 0, False),
 )
 
 
@@ -105,7 +106,8 @@ def _origin(key: str, layers: list[tuple[str, dict]]) -> str:
 
 def check_values(conf: dict, layers: list[tuple[str, dict]] | None = None) -> None:
     """The merged configuration's numbers: each of VALUE_RULES of its type and range, and
-    optim.average_last <= optim.num_epochs, data.batch_size a multiple of data.utts_per_speaker.
+    optim.average_last <= optim.num_epochs, replay.ratio < 1, data.batch_size a multiple of
+    data.utts_per_speaker.
     The error names the key, the value, where it was set and what is allowed."""
     layers = layers or []
 
@@ -143,6 +145,9 @@ def check_values(conf: dict, layers: list[tuple[str, dict]] | None = None) -> No
         if warm is not _MISSING and not (numbers and 0 <= warm[0] <= warm[1]):
             raise bad(key, warm, "set it to [start, end] epochs, 0 <= start <= end (margin 0 until start, "
                                  "linear to the margin at end)")
+    ratio = _lookup(conf, "replay.ratio")
+    if ratio is not _MISSING and float(ratio) >= 1:
+        raise bad("replay.ratio", ratio, "set it to the replayed share of each batch, 0 <= ratio < 1 (0: no replay)")
     batch, per_speaker = _lookup(conf, "data.batch_size"), _lookup(conf, "data.utts_per_speaker")
     if batch is not _MISSING and per_speaker is not _MISSING and batch % per_speaker:
         raise bad("data.batch_size", batch, f"a batch is whole groups of data.utts_per_speaker={per_speaker} "

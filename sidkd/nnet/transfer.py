@@ -93,10 +93,8 @@ def load_source(source_dir: str, which: str = "final.pt") -> tuple[dict, dict]:
 
 
 def replay_ratio(config: dict) -> float:
-    try:
-        return float(config["replay"]["ratio"])
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"replay.ratio {config['replay']['ratio']!r}: expected a number") from exc
+    """The replayed share of each batch (its type and range checked with the configuration)."""
+    return float(config["replay"]["ratio"])
 
 
 def long_view_of(config: dict) -> LongView:

@@ -173,6 +173,20 @@ def test_every_value_is_checked_before_a_training_starts_naming_key_value_origin
     assert message.format(conf=CONF) in str(err.value)
 
 
+@pytest.mark.parametrize("setting, message", [
+    ("replay.ratio=half", "replay.ratio='half' (from --set): not allowed; set it to a number >= 0"),
+    ("replay.ratio=-0.5", "replay.ratio=-0.5 (from --set): not allowed; set it to a number >= 0"),
+    ("replay.ratio=1", "replay.ratio=1 (from --set): not allowed; set it to the replayed share of each batch, "
+                       "0 <= ratio < 1"),
+])
+def test_a_transfer_value_is_checked_likewise(setting, message):
+    with pytest.raises(DataError) as err:
+        load_config(os.path.join(CONF, "transfer.yaml"), parse_overrides(setting), kind="transfer")
+    assert message in str(err.value)
+    assert load_config(os.path.join(CONF, "transfer.yaml"), parse_overrides("replay.ratio=0"),
+                       kind="transfer")["replay"]["ratio"] == 0
+
+
 def test_values_in_range_pass_and_a_bad_value_in_a_file_names_the_file(tmp_path):
     config = load_config(os.path.join(CONF, "student_kd.yaml"),
                          parse_overrides("optim.num_epochs=1 optim.average_last=1 optim.lr=1e-3 data.chunks_per_epoch=null"))
