@@ -316,15 +316,22 @@ class ChunkBatchDataset(torch.utils.data.Dataset):
             feats = spec_augment(feats, rng, a.time_masks, a.max_time_width, a.freq_masks, a.max_freq_width)
         return feats
 
+    def draw(self, utt: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        """The samples of one training crop of ``utt`` and the row of its teacher vector."""
+        return crop_or_repeat(self.audio.samples[utt], self.chunk_samples, rng), utt
+
     def __getitem__(self, i: int):
         batch, batch_id = self.batches[i], self.batch_ids[i]
         positions = range(len(batch))[self.positions]
-        feats = np.stack([self.crop_features(batch[j], item_rng(self.seed, self.epoch, batch_id, j, Stream.CROP))
-                          for j in positions])
-        utts = np.array([batch[j] for j in positions])
-        labels = torch.from_numpy(self.audio.labels[utts])
-        teacher = torch.from_numpy(self.teacher[utts]) if self.teacher is not None else None
-        return torch.from_numpy(feats), labels, teacher
+        feats, rows = [], []
+        for j in positions:
+            rng = item_rng(self.seed, self.epoch, batch_id, j, Stream.CROP)
+            x, row = self.draw(batch[j], rng)
+            feats.append(self.augmented_features(x, rng, batch[j]))
+            rows.append(row)
+        labels = torch.from_numpy(self.audio.labels[np.array([batch[j] for j in positions])])
+        teacher = torch.from_numpy(self.teacher[np.array(rows)]) if self.teacher is not None else None
+        return torch.from_numpy(np.stack(feats)), labels, teacher
 
 
 class FixedCropBatchDataset(ChunkBatchDataset):
@@ -336,16 +343,5 @@ class FixedCropBatchDataset(ChunkBatchDataset):
         super().__init__(*args, **kwargs)
         self.crop_teacher = crop_teacher
 
-    def __getitem__(self, i: int):
-        batch, batch_id = self.batches[i], self.batch_ids[i]
-        feats, rows = [], []
-        for j in range(len(batch))[self.positions]:
-            utt = batch[j]
-            rng = item_rng(self.seed, self.epoch, batch_id, j, Stream.CROP)
-            x, row = self.crop_teacher.draw(utt, self.audio.samples[utt], rng)
-            feats.append(self.augmented_features(x, rng, utt))
-            rows.append(row)
-        utts = np.array([batch[j] for j in range(len(batch))[self.positions]])
-        labels = torch.from_numpy(self.audio.labels[utts])
-        teacher = torch.from_numpy(self.teacher[np.array(rows)])
-        return torch.from_numpy(np.stack(feats)), labels, teacher
+    def draw(self, utt: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+        return self.crop_teacher.draw(utt, self.audio.samples[utt], rng)

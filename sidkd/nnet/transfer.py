@@ -121,6 +121,10 @@ class TransferTask(TrainingTask):
                             f"so it needs replay.ratio > 0")
         super().check(config)
 
+    def _reads_long_data(self, config: dict) -> bool:
+        """Whether the training reads the long speech: for replay, or for a long view of its own."""
+        return bool(self.long_dir) and (replay_ratio(config) > 0 or long_view_of(config).needs_long_data)
+
     def fit_sizes(self, config):
         return fit_transfer_config(config, os.path.join(self.train_dir, "utt2spk"),
                                    os.path.join(self.long_dir, "utt2spk") if self.long_dir else None)
@@ -130,7 +134,7 @@ class TransferTask(TrainingTask):
         it, the teacher vectors where β > 0."""
         inputs = {"source": self.source_dir, "source_digest": model_digest(self.source_dir),
                   "train_data": self.train_dir, "train_data_digest": data_digest(self.train_dir)}
-        if self.long_dir and (replay_ratio(config) > 0 or long_view_of(config).needs_long_data):
+        if self._reads_long_data(config):
             inputs.update(long_data=self.long_dir, long_data_digest=data_digest(self.long_dir))
         if float(config["loss"]["kd"]["weight"]) > 0 and self.teacher_rspec:
             inputs.update(teacher=self.teacher_rspec, teacher_digest=rspec_digest(self.teacher_rspec))
@@ -139,7 +143,7 @@ class TransferTask(TrainingTask):
     def _read_data(self, config: dict, session: Session, seed: int) -> None:
         """The source model, the front end and crop lengths, the data and the batch plan."""
         kl_conf = config["loss"]["kl"]
-        self.view, ratio = long_view_of(config), replay_ratio(config)
+        self.view = long_view_of(config)
         self.source_desc, self.source_state = load_source(self.source_dir)
         feat_conf = self.source_desc["features"]  # the source's front end: the embedder was trained on it
         self.frontend = make_frontend(feat_conf, seed)
@@ -156,11 +160,12 @@ class TransferTask(TrainingTask):
             log.info("teacher vectors from %s: %d of %d utterances have one (the others have no distillation "
                      "term)", self.teacher_rspec, int(self.teacher_mask.sum()), len(self.teacher_mask))
         self.long_audio = None
-        if self.long_dir and (ratio > 0 or self.view.needs_long_data):
+        if self._reads_long_data(config):
             self.long_audio = TrainingAudio(self.long_dir, rate)
         elif self.long_dir:
             log.info("%s: not read (no replay, long view %s)", self.long_dir, self.view.name)
-        self.plan = plan_batches(self.audio, self.long_audio, config["data"], ratio, self.crop, session.world, seed)
+        self.plan = plan_batches(self.audio, self.long_audio, config["data"], replay_ratio(config), self.crop,
+                                 session.world, seed)
 
     def _build_network(self, config: dict, session: Session) -> TransferNet:
         """The source embedder with the new head (replayed classes from the source head), the
